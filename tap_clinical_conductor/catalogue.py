@@ -71,6 +71,7 @@ class Endpoint:
             endpoint with one request per 1000 rows instead of one per parent.
         parent_ref: For rows read from ``top_level_path``: the dotted path of the parent id inside
             the record (``study.id``).
+        order_by: ``$orderby`` for models without a unique id (paged with ``$skip``).
         note: What a user should know about the endpoint on real tenants.
     """
 
@@ -86,6 +87,7 @@ class Endpoint:
     change_candidates: tuple[str, ...] = CHANGE_FIELD_CANDIDATES
     top_level_path: str | None = None
     parent_ref: str | None = None
+    order_by: str | None = None
     note: str = ""
 
     @property
@@ -135,11 +137,15 @@ CATALOGUE: tuple[Endpoint, ...] = (
     ),
     Endpoint("study_documents", "/api/v1/studies/{studyId}/documents/odata", _S, job_id=13),
     Endpoint("screenings", "/api/v1/studies/{studyId}/screenings/odata", _S, job_id=14, note=_404),
-    Endpoint("enrollments", "/api/v1/studies/{studyId}/enrollments/odata", _S, job_id=15, note=_404),
+    Endpoint(
+        "enrollments", "/api/v1/studies/{studyId}/enrollments/odata", _S, job_id=15, note=_404
+    ),
     Endpoint(
         "randomizations", "/api/v1/studies/{studyId}/randomizations/odata", _S, job_id=16, note=_404
     ),
-    Endpoint("withdrawals", "/api/v1/studies/{studyId}/withdrawals/odata", _S, job_id=17, note=_404),
+    Endpoint(
+        "withdrawals", "/api/v1/studies/{studyId}/withdrawals/odata", _S, job_id=17, note=_404
+    ),
     Endpoint(
         "concomitant_medications",
         "/api/v1/studies/{studyId}/concomitant-medications/odata",
@@ -184,6 +190,7 @@ CATALOGUE: tuple[Endpoint, ...] = (
         "subject_statuses",
         "/api/v1/subject-statuses/odata",
         id_from=("subject.Id", "status", "eventDate"),
+        order_by="eventDate,status",
         note="the model has no id; the key is subject, status and event date",
     ),
     Endpoint("sponsors", "/api/v1/sponsors/odata"),
@@ -224,9 +231,7 @@ CATALOGUE: tuple[Endpoint, ...] = (
         id_from=("$value",),
         note="a list of names (strings); the name is the id",
     ),
-    Endpoint(
-        "system_organizations", "/api/v1/system/organizations", odata=False, id_field="Id"
-    ),
+    Endpoint("system_organizations", "/api/v1/system/organizations", odata=False, id_field="Id"),
     Endpoint("system_patient_custom_fields", "/api/v1/system/patient-customfields", odata=False),
     Endpoint("system_study_categories", "/api/v1/system/study-categories", odata=False),
     Endpoint("system_study_custom_fields", "/api/v1/system/study-customfields", odata=False),

@@ -1,0 +1,351 @@
+"""HTTP access to a Clinical Conductor tenant: one client shared by every stream and worker.
+
+Streams never talk to ``requests`` directly. The client owns the rate limit (one token bucket for
+the whole tap, so parallel workers together stay under the tenant's limit), retries with backoff,
+``Retry-After``, the mapping of HTTP statuses to the tap's error policy, and the rule that neither
+the API key nor response bodies (patient data) reach a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+import typing as t
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import msgspec
+import requests
+
+LOGGER = logging.getLogger("tap_clinical_conductor")
+
+_TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
+_MAX_THROTTLED_RETRIES = 30
+
+
+class CCError(Exception):
+    """Base of the tap's errors; messages are safe to log (no key, no patient data)."""
+
+
+class AuthError(CCError):
+    """401/403: the key was refused. Fatal for the run."""
+
+
+class EndpointUnavailable(CCError):
+    """404 or 501: the endpoint (or, on a child path, the parent) does not exist."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class BadRequest(CCError):
+    """400: the server rejected the query (for example a datetime literal format)."""
+
+
+class RequestFailed(CCError):
+    """A request that kept failing after every retry, or failed in a way retries cannot fix."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One response, whatever its shape.
+
+    Attributes:
+        items: The records.
+        next_link: The server's link to the next page, if it gave one.
+        count: The total the server reported (``$count=true``), if any.
+        has_nul: Whether the body contains an escaped NUL character somewhere.
+    """
+
+    items: list
+    next_link: str | None
+    count: int | None
+    has_nul: bool = False
+
+
+def parse_page(payload: object, *, has_nul: bool = False) -> Page:
+    """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
+
+    A lone object (``/instance/details``) is a page of one.
+
+    Raises:
+        RequestFailed: The payload is none of those.
+    """
+    if isinstance(payload, list):
+        return Page(payload, None, None, has_nul)
+    if isinstance(payload, dict):
+        lowered = {k.lower(): v for k, v in payload.items()}
+        for items_key, link_key, count_key in (
+            ("items", "nextpagelink", "count"),
+            ("value", "@odata.nextlink", "@odata.count"),
+        ):
+            items = lowered.get(items_key)
+            if isinstance(items, list):
+                count = lowered.get(count_key)
+                return Page(
+                    items,
+                    lowered.get(link_key),
+                    count if isinstance(count, int) else None,
+                    has_nul,
+                )
+        return Page([payload], None, None, has_nul)
+    raise RequestFailed(f"unexpected JSON of type {type(payload).__name__}")
+
+
+class RateLimiter:
+    """A token bucket shared by every thread; a 429 pauses everyone.
+
+    Capacity is one token: requests are paced evenly instead of bursting, so a server-side bucket
+    of the same rate never sees more than it allows.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate if rate and rate > 0 else None
+        self._tokens = 1.0
+        self._last = time.monotonic()
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Block until a request may be sent."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                elif self.rate is None:
+                    return
+                else:
+                    self._tokens = min(1.0, self._tokens + (now - self._last) * self.rate)
+                    self._last = now
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        return
+                    wait = (1.0 - self._tokens) / self.rate
+            time.sleep(wait)
+
+    def pause(self, seconds: float) -> None:
+        """Stop every worker for ``seconds`` (the server said it is overloaded)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            self._tokens = 0.0
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """What the client needs from the tap's config."""
+
+    base_url: str
+    api_key: str
+    api_key_header: str = "CCAPIKey"
+    timeout: float = 60.0
+    max_retries: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    max_requests_per_second: float | None = None
+    user_agent: str = "tap-clinical-conductor"
+
+
+class CCClient:
+    """Thread-safe GET client for the CC REST API."""
+
+    def __init__(self, settings: ClientSettings, seed: int | None = None) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.max_requests_per_second)
+        self.counters: Counter[str] = Counter()
+        self._counter_lock = threading.Lock()
+        self._local = threading.local()
+        self._random = random.Random(seed)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(
+                {
+                    self.settings.api_key_header: self.settings.api_key,
+                    "Accept": "application/json",
+                    "User-Agent": self.settings.user_agent,
+                }
+            )
+            self._local.session = session
+        return session
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add to a named counter (requests, retries by reason, 429s)."""
+        with self._counter_lock:
+            self.counters[key] += n
+
+    def url(self, path: str, params: t.Mapping[str, object] | None = None) -> str:
+        """Absolute URL. OData options keep their ``$`` and quotes readable in logs."""
+        url = self.settings.base_url.rstrip("/") + path
+        if params:
+            query = "&".join(
+                f"{k}={quote(str(v), safe=chr(39) + '(),:$')}" for k, v in params.items()
+            )
+            url = f"{url}?{query}"
+        return url
+
+    def redact(self, text: str) -> str:
+        """Remove the key from a message, however it got there."""
+        key = self.settings.api_key
+        return text.replace(key, "***") if key else text
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
+        with self._counter_lock:
+            return ceiling * (0.5 + self._random.random() / 2)
+
+    # -- the request ---------------------------------------------------------------------------
+
+    def get_page(self, path: str, params: t.Mapping[str, object] | None = None) -> Page:
+        """GET one page, retrying what retries can fix.
+
+        Raises:
+            AuthError: 401/403.
+            EndpointUnavailable: 404/501.
+            BadRequest: 400.
+            RequestFailed: Retries exhausted, or another client error.
+        """
+        url = self.url(path, params)
+        shown = self.redact(url.removeprefix(self.settings.base_url.rstrip("/")))
+        attempt = 0
+        throttled = 0
+        while True:
+            self.limiter.acquire()
+            self.count("requests")
+            try:
+                response = self._session().get(url, timeout=self.settings.timeout)
+                problem = self._check(response, shown)
+                if problem is None:
+                    return self._decode(response, shown)
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                problem = _describe_network_error(exc)
+            except _Retryable as exc:
+                problem = str(exc)
+            except _Throttled as exc:
+                throttled += 1
+                self.count("throttled_429")
+                if throttled > _MAX_THROTTLED_RETRIES:
+                    raise RequestFailed(
+                        f"GET {shown}: still HTTP 429 after {throttled} waits"
+                    ) from None
+                wait = exc.retry_after if exc.retry_after is not None else self._backoff(throttled)
+                LOGGER.warning("HTTP 429 on GET %s; every worker waits %.1fs", shown, wait)
+                self.limiter.pause(wait)
+                continue
+            attempt += 1
+            self.count("retries")
+            if attempt > self.settings.max_retries:
+                raise RequestFailed(
+                    self.redact(f"GET {shown} failed after {attempt} attempts: {problem}")
+                )
+            wait = self._backoff(attempt)
+            LOGGER.warning(
+                "GET %s: %s; retry %d/%d in %.1fs",
+                shown,
+                problem,
+                attempt,
+                self.settings.max_retries,
+                wait,
+            )
+            time.sleep(wait)
+
+    def _check(self, response: requests.Response, shown: str) -> str | None:
+        status = response.status_code
+        if status == 200:
+            return None
+        if status in (401, 403):
+            raise AuthError(
+                f"The API refused the key (HTTP {status}) on GET {shown}. Check `api_key` and "
+                f"`api_key_header` (currently {self.settings.api_key_header!r})."
+            )
+        if status in (404, 501):
+            raise EndpointUnavailable(f"HTTP {status} on GET {shown}", status)
+        if status == 429:
+            raise _Throttled(_retry_after(response.headers.get("Retry-After")))
+        if status in _TRANSIENT_STATUSES:
+            raise _Retryable(f"HTTP {status}")
+        if status == 400:
+            raise BadRequest(self.redact(f"HTTP 400 on GET {shown}: {_error_excerpt(response)}"))
+        raise RequestFailed(
+            self.redact(f"HTTP {status} on GET {shown}: {_error_excerpt(response)}")
+        )
+
+    def _decode(self, response: requests.Response, shown: str) -> Page:
+        body = response.content
+        kind = response.headers.get("Content-Type", "")
+        if "html" in kind.lower() or body.lstrip()[:1] == b"<":
+            raise _Retryable(f"an HTML page instead of JSON ({len(body)} bytes)")
+        try:
+            payload = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes)") from None
+        try:
+            return parse_page(payload, has_nul=b"\\u0000" in body)
+        except RequestFailed as exc:
+            raise RequestFailed(f"GET {shown}: {exc}") from None
+
+
+class _Retryable(Exception):
+    pass
+
+
+class _Throttled(Exception):
+    def __init__(self, retry_after: float | None) -> None:
+        super().__init__("HTTP 429")
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_excerpt(response: requests.Response) -> str:
+    """A short description of an error body: the server's message, never record data."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return f"{response.headers.get('Content-Type', 'no content type')}, {len(response.content)} bytes"
+    if isinstance(payload, dict):
+        for key in ("Message", "message", "error", "ExceptionMessage"):
+            value = payload.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, str):
+                return value[:200]
+    return f"JSON error body, {len(response.content)} bytes"
+
+
+def _describe_network_error(exc: Exception) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    text = str(exc)
+    if "Connection refused" in text or "Failed to resolve" in text or "Name or service" in text:
+        return "cannot connect to the host"
+    if "reset" in text.lower() or "aborted" in text.lower():
+        return "connection reset"
+    return f"connection error ({type(exc).__name__})"

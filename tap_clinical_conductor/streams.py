@@ -1,0 +1,482 @@
+"""The stream kinds that serve the catalogue: top-level collections and per-parent fan-out.
+
+Every stream is an instance of ``CCStream`` configured by one ``catalogue.Endpoint`` row. The
+SDK's parent-child mechanism is deliberately not used: it only visits children of parents that
+were emitted in this run (an incremental parent would hide a new subject in an old study), keeps
+one state partition per parent, and syncs partitions one after another. Instead a child stream
+lists every parent id itself (once per run, shared by all children of that parent), fetches
+partitions on a worker pool and keeps one bookmark for the whole stream.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from collections import Counter
+
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import ActivateVersionMessage
+from typing_extensions import override
+
+from tap_clinical_conductor.catalogue import CHANGE_FIELD_CANDIDATES, Endpoint
+from tap_clinical_conductor.client import (
+    BadRequest,
+    CCClient,
+    EndpointUnavailable,
+    Page,
+    RequestFailed,
+)
+from tap_clinical_conductor.fanout import Progress, ordered_map
+from tap_clinical_conductor.records import BadRecord, build_record, dig, id_is_string, record_id
+from tap_clinical_conductor.timestamps import (
+    LITERAL_FORMATS,
+    LiteralFormat,
+    parse_datetime,
+    to_bookmark,
+)
+
+if t.TYPE_CHECKING:
+    from tap_clinical_conductor.tap import TapClinicalConductor
+
+#: A child endpoint is declared missing when this many parents in a row answer 404 before any
+#: parent answered 200: a few requests, not one per parent.
+MISSING_AFTER = 3
+
+
+def record_schema(endpoint: Endpoint) -> dict:
+    """JSON schema of a staging record for ``endpoint``."""
+    properties: dict[str, dict] = {"instance_id": {"type": "string"}}
+    if endpoint.parent_key:
+        properties[endpoint.parent_key] = {"type": "integer"}
+    properties["id"] = {"type": "string" if id_is_string(endpoint) else "integer"}
+    properties["modifiedDate"] = {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": "The record's change timestamp in UTC; null where the entity has none.",
+    }
+    properties["data"] = {
+        "type": "object",
+        "description": "The API object as Clinical Conductor returned it.",
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties.keys() - {"modifiedDate"}),
+    }
+
+
+def find_change_field(items: t.Iterable[object]) -> str | None:
+    """The first change-field candidate present (non-null) in any of ``items``."""
+    present: set[str] = set()
+    for item in items:
+        if isinstance(item, dict):
+            present.update(k for k, v in item.items() if v is not None)
+    return next((f for f in CHANGE_FIELD_CANDIDATES if f in present), None)
+
+
+class CCStream(Stream):
+    """A Clinical Conductor endpoint: a top-level collection or a per-parent fan-out."""
+
+    # Parallel partitions and keyset paging by id mean records are not ordered by change
+    # value; the SDK then keeps the maximum as a progress marker and only promotes it to the
+    # bookmark when the stream completes, so a killed run never moves the bookmark.
+    is_sorted = False
+    # The tap builds records of exactly the declared types; re-walking them costs 20% of CPU.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: TapClinicalConductor, endpoint: Endpoint) -> None:
+        """Create the stream for one catalogue row."""
+        self.endpoint = endpoint
+        self.cc = tap
+        super().__init__(tap=tap, schema=record_schema(endpoint), name=endpoint.name)
+        keys = ["instance_id", endpoint.parent_key, "id"]
+        self.primary_keys = [k for k in keys if k]
+        self.selected_by_default = endpoint.default_selected
+        # Non-OData lists arrive whole and cannot be filtered: always full table.
+        self.replication_key = "modifiedDate" if endpoint.odata else None
+        self.change_field: str | None = None
+        self.skipped: Counter[str] = Counter()
+        self.lower_bound: dt.datetime | None = None
+        self._lower_text: str | None = None
+        self._whole_table = False
+        self._decided = False
+
+    # -- SDK hooks -----------------------------------------------------------------------------
+
+    @property
+    @override
+    def emit_activate_version_messages(self) -> bool:
+        # The SDK would send ACTIVATE_VERSION before the first record, which makes target-postgres
+        # mark every existing row deleted until it is loaded again (and for good if the run dies).
+        # The tap sends it itself after a complete read instead; see `_activate_version`.
+        return False
+
+    @override
+    def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
+        """Read the endpoint; a missing endpoint is skipped with one warning."""
+        try:
+            if self.endpoint.parent_key is None:
+                yield from self._read_collection(self.endpoint.path, parent_ref=None)
+            elif self.endpoint.top_level_path and self.config.get("prefer_top_level", True):
+                try:
+                    yield from self._read_collection(
+                        self.endpoint.top_level_path, parent_ref=self.endpoint.parent_ref
+                    )
+                except _ProbeUnavailable as exc:
+                    self.logger.warning(
+                        "%s: top-level %s answered HTTP %s; reading per %s instead",
+                        self.name,
+                        self.endpoint.top_level_path,
+                        exc.status,
+                        self.endpoint.parent_key,
+                    )
+                    yield from self._read_partitions()
+            else:
+                yield from self._read_partitions()
+        except _ProbeUnavailable as exc:
+            self.cc.unavailable[self.name] = exc.status
+            self.logger.warning(
+                "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
+                self.name,
+                exc.path,
+                exc.status,
+                "not implemented on this edition" if exc.status == 501 else "no such endpoint",
+            )
+            return
+        self._report_skips()
+
+    # -- change field, filter and bookmark -----------------------------------------------------
+
+    def _decide_change_field(self, sample: list) -> None:
+        """Fix the change field from config or a sample of records; downgrade if there is none."""
+        overrides = self.config.get("change_field_overrides") or {}
+        if self.name in overrides:
+            self.change_field = overrides[self.name]
+        elif self.replication_key:
+            self.change_field = find_change_field(sample)
+        if self.replication_key and self.change_field is None:
+            # Most CC models have no change timestamp: read the whole table, emit no bookmark.
+            self.logger.info(
+                "%s: no change field (looked for %s); full table this run",
+                self.name,
+                ", ".join(CHANGE_FIELD_CANDIDATES),
+            )
+            self.replication_key = None
+            self.forced_replication_method = "FULL_TABLE"
+        elif self.change_field:
+            self.logger.info("%s: change field %r", self.name, self.change_field)
+        self.lower_bound = self._lower_bound()
+        self._lower_text = to_bookmark(self.lower_bound) if self.lower_bound else None
+        self._whole_table = self.lower_bound is None and (
+            self.endpoint.parent_key is None or self.config.get("child_scope") != "changed_parents"
+        )
+        if self._whole_table:
+            self._start_version()
+        self._decided = True
+
+    def _has_lower_bound(self) -> bool:
+        return bool(self.stream_state.get("replication_key_value") or self.config.get("start_date"))
+
+    def _lower_bound(self) -> dt.datetime | None:
+        """``bookmark - lookback`` (or ``start_date``); ``None`` means read everything."""
+        if not self.replication_key or not self.change_field:
+            return None
+        candidates = []
+        bookmark = self.stream_state.get("replication_key_value")
+        if bookmark:
+            candidates.append(parse_datetime(bookmark, dt.timezone.utc))
+        if self.config.get("start_date"):
+            candidates.append(parse_datetime(self.config["start_date"], dt.timezone.utc))
+        if not candidates:
+            return None
+        return max(candidates) - dt.timedelta(minutes=self.config.get("lookback_minutes", 60))
+
+    def _start_version(self) -> None:
+        # A complete read carries a table version so that ACTIVATE_VERSION at the end can mark rows
+        # that were not seen as deleted. `_stream_version` is what the SDK stamps on RECORD
+        # messages; there is no public setter because the SDK only versions at sync start.
+        self._stream_version = int(dt.datetime.now(dt.timezone.utc).timestamp())
+
+    def _activate_version(self) -> None:
+        if self._whole_table and self._stream_version is not None:
+            self._tap.write_message(
+                ActivateVersionMessage(stream=self.name, version=self._stream_version)
+            )
+
+    def _filter(self, fmt: LiteralFormat) -> str | None:
+        if self.lower_bound is None or not self.change_field:
+            return None
+        return f"{self.change_field} ge {fmt.render(self.lower_bound, self.cc.tenant_tz)}"
+
+    # -- building records ----------------------------------------------------------------------
+
+    def _records(
+        self, page: Page, parent_id: int | None, parent_ref: str | None
+    ) -> t.Iterator[dict]:
+        build = build_record
+        for item in page.items:
+            try:
+                pid = parent_id
+                if parent_ref is not None:
+                    value = dig(item, parent_ref)
+                    if not isinstance(value, int):
+                        raise BadRecord(f"no parent id at {parent_ref}")
+                    pid = value
+                record = build(
+                    self.endpoint,
+                    item,
+                    instance_id=self.cc.instance_id,
+                    parent_id=pid,
+                    change_field=self.change_field,
+                    tenant_tz=self.cc.tenant_tz,
+                    scrub_nul=page.has_nul,
+                )
+            except BadRecord as exc:
+                self.skipped[str(exc)] += 1
+                continue
+            changed = record["modifiedDate"]
+            if self._lower_text is not None and changed is not None and changed < self._lower_text:
+                # The server ignored $filter: keep the bookmark semantics on the client.
+                self.skipped["older than the bookmark (server ignored $filter)"] += 1
+                continue
+            yield record
+
+    def _report_skips(self) -> None:
+        for reason, n in sorted(self.skipped.items()):
+            self.logger.warning("%s: skipped %d records: %s", self.name, n, reason)
+
+    # -- top-level collections -----------------------------------------------------------------
+
+    def _read_collection(self, path: str, parent_ref: str | None) -> t.Iterator[dict]:
+        client = self.cc.client
+        if not self.endpoint.odata:
+            page = _probe(client, path, None)
+            self._decide_change_field(page.items)
+            yield from self._records(page, None, parent_ref)
+            self._activate_version()
+            return
+        if self._has_lower_bound():
+            # The filter of the first page depends on the change field: look at one record.
+            self._decide_change_field(_probe(client, path, {"$top": 1}).items)
+        number = 0
+        try:
+            for number, page in enumerate(self.cc.pages(self, path), start=1):
+                if number == 1 and not self._decided:
+                    # No bookmark: the first page is unfiltered anyway and doubles as the probe.
+                    self._decide_change_field(page.items)
+                if number % 50 == 0:
+                    self.logger.info("%s: %d pages read", self.name, number)
+                yield from self._records(page, None, parent_ref)
+        except EndpointUnavailable as exc:
+            if number:
+                raise RequestFailed(f"{self.name}: {exc} after {number} pages") from None
+            raise _ProbeUnavailable(path, exc.status) from None
+        if not self._decided:
+            self._decide_change_field([])
+        self._activate_version()
+
+    # -- per-parent fan-out --------------------------------------------------------------------
+
+    def _read_partitions(self) -> t.Iterator[dict]:
+        endpoint = self.endpoint
+        try:
+            parent_ids = self.cc.parent_ids(self, endpoint.parent_stream or "")
+        except EndpointUnavailable as exc:
+            raise _ProbeUnavailable(f"{endpoint.parent_stream} listing", exc.status) from None
+        ids = iter(parent_ids)
+        progress = Progress(
+            self.logger, self.name, len(parent_ids), lambda: self.cc.client.counters["requests"]
+        )
+        decided = False
+        missing = 0
+        answered = 0
+        # Sequential until one partition shows whether there is a change field: the filter of
+        # every later request depends on it.
+        for parent_id in ids:
+            try:
+                pages = list(self.cc.pages(self, self._path(parent_id)))
+            except EndpointUnavailable as exc:
+                progress.step(0)
+                if answered == 0:
+                    missing += 1
+                    if missing >= MISSING_AFTER:
+                        raise _ProbeUnavailable(endpoint.path, exc.status) from None
+                else:
+                    self.skipped["parent gone (HTTP 404)"] += 1
+                continue
+            answered += 1
+            items = [i for p in pages for i in p.items]
+            if not decided and (items or answered >= 25):
+                self._decide_change_field(items)
+                decided = True
+            if decided:
+                n = 0
+                for page in pages:
+                    for record in self._records(page, parent_id, None):
+                        n += 1
+                        yield record
+                progress.step(n)
+                break
+            progress.step(0)
+        else:
+            if not decided:
+                self._decide_change_field([])
+            progress.log(final=True)
+            self._activate_version()
+            return
+
+        def fetch(parent_id: int) -> list[Page] | None:
+            try:
+                return list(self.cc.pages(self, self._path(parent_id)))
+            except EndpointUnavailable:
+                return None
+
+        workers = int(self.config.get("max_parallel_requests", 4))
+        for parent_id, pages in ordered_map(fetch, ids, workers):
+            if pages is None:
+                self.skipped["parent gone (HTTP 404)"] += 1
+                progress.step(0)
+                continue
+            n = 0
+            for page in pages:
+                for record in self._records(page, parent_id, None):
+                    n += 1
+                    yield record
+            progress.step(n)
+        progress.log(final=True)
+        self._activate_version()
+
+    def _path(self, parent_id: int) -> str:
+        return self.endpoint.path.replace(
+            "{" + (self.endpoint.parent_key or "") + "}", str(parent_id)
+        )
+
+
+class _ProbeUnavailable(Exception):
+    def __init__(self, path: str, status: int) -> None:
+        super().__init__(path)
+        self.path = path
+        self.status = status
+
+
+def _probe(client: CCClient, path: str, params: dict | None) -> Page:
+    try:
+        return client.get_page(path, params)
+    except EndpointUnavailable as exc:
+        raise _ProbeUnavailable(path, exc.status) from None
+
+
+class Pager:
+    """Reads every page of one OData query with stable, duplicate-free paging.
+
+    Keyset paging (``id gt <last>``, ordered by id) where the model has an id: it neither skips nor
+    repeats rows when data changes between pages, and costs the server no OFFSET. Models without
+    an id page with ``$skip``. A server that ignores the id filter is detected (the page starts at
+    or before the last id) and paged with ``$skip``; a server that ignores ``$skip`` too is
+    detected by a repeated page, which ends the read without duplicates.
+    """
+
+    def __init__(
+        self,
+        client: CCClient,
+        endpoint: Endpoint,
+        path: str,
+        *,
+        page_size: int,
+        extra_filter: t.Callable[[LiteralFormat], str | None],
+        literal_format: t.Callable[[], LiteralFormat],
+        accept_format: t.Callable[[LiteralFormat], None],
+        reject_format: t.Callable[[LiteralFormat, BadRequest], LiteralFormat],
+        log: t.Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.path = path
+        self.page_size = page_size
+        self.extra_filter = extra_filter
+        self.literal_format = literal_format
+        self.accept_format = accept_format
+        self.reject_format = reject_format
+        self.log = log
+
+    def __iter__(self) -> t.Iterator[Page]:
+        """Yield pages until the query is exhausted."""
+        endpoint = self.endpoint
+        keyset = not endpoint.id_from and endpoint.order_by is None
+        order_by = endpoint.order_by or endpoint.id_field
+        last_id: int | str | None = None
+        skip = 0
+        previous: list | None = None
+        while True:
+            page, fmt = self._get(order_by, last_id if keyset else None, 0 if keyset else skip)
+            items = page.items
+            ids = [_safe_id(endpoint, i) for i in items]
+            if previous is not None and ids == previous and items:
+                self.log(f"{self.path}: the server repeated a page (it ignores $skip); stopping")
+                return
+            if keyset and last_id is not None and items and _at_or_before(ids[0], last_id):
+                self.log(f"{self.path}: the server ignores the id filter; paging with $skip")
+                keyset = False
+                continue
+            if fmt is not None:
+                self.accept_format(fmt)
+            yield page
+            skip += len(items)
+            previous = ids
+            if keyset and ids and ids[-1] is not None:
+                last_id = ids[-1]
+            elif keyset:
+                keyset = False
+            if len(items) < self.page_size and not page.next_link:
+                return
+            if not items:
+                return
+
+    def _get(
+        self, order_by: str, after: int | str | None, skip: int
+    ) -> tuple[Page, LiteralFormat | None]:
+        fmt = self.literal_format()
+        while True:
+            clauses = []
+            change = self.extra_filter(fmt)
+            if change:
+                clauses.append(change)
+            if after is not None:
+                after_text = f"'{after}'" if isinstance(after, str) else str(after)
+                clauses.append(f"{self.endpoint.id_field} gt {after_text}")
+            params: dict[str, object] = {"$orderby": order_by, "$top": self.page_size}
+            if clauses:
+                params["$filter"] = " and ".join(
+                    f"({c})" if len(clauses) > 1 else c for c in clauses
+                )
+            if skip:
+                params["$skip"] = skip
+            try:
+                return self.client.get_page(self.path, params), (fmt if change else None)
+            except BadRequest as exc:
+                if not change:
+                    raise
+                fmt = self.reject_format(fmt, exc)
+
+
+def _safe_id(endpoint: Endpoint, item: object) -> int | str | None:
+    try:
+        return record_id(endpoint, item)
+    except BadRecord:
+        return None
+
+
+def _at_or_before(first: int | str | None, last: int | str) -> bool:
+    if first is None:
+        return False
+    try:
+        return first <= last  # type: ignore[operator]
+    except TypeError:
+        return False
+
+
+def next_format(current: LiteralFormat) -> LiteralFormat | None:
+    """The next candidate after ``current`` in ``LITERAL_FORMATS``."""
+    index = LITERAL_FORMATS.index(current)
+    return LITERAL_FORMATS[index + 1] if index + 1 < len(LITERAL_FORMATS) else None

@@ -1,0 +1,99 @@
+"""One timestamp format for bookmarks, and the literal formats the API's ``$filter`` may take.
+
+The SDK compares bookmarks as strings, so every change value the tap emits has exactly one shape:
+UTC, microseconds, explicit offset (``2024-01-15T15:15:00.000000+00:00``). That is also the shape
+of ``datetime.isoformat()`` on the SDK's replication signpost, so the two compare correctly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+UTC = dt.timezone.utc
+
+# .NET serialises up to 7 fractional digits; Python parses at most 6.
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+class TimestampError(ValueError):
+    """A change value that is not a recognisable datetime."""
+
+
+def parse_datetime(value: object, tenant_tz: dt.tzinfo) -> dt.datetime:
+    """Parse an API datetime into an aware UTC datetime.
+
+    Naive values are the tenant's local time (CC serialises without an offset).
+
+    Args:
+        value: The value from the API.
+        tenant_tz: Zone of naive values.
+
+    Returns:
+        The instant, in UTC.
+
+    Raises:
+        TimestampError: The value is not an ISO-8601 datetime.
+    """
+    if not isinstance(value, str) or len(value) < 10:
+        raise TimestampError(f"not an ISO-8601 datetime: {type(value).__name__}")
+    text = _FRACTION.sub(r"\1", value.strip())
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise TimestampError(f"not an ISO-8601 datetime: {value[:40]!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tenant_tz)
+    return parsed.astimezone(UTC)
+
+
+def to_bookmark(instant: dt.datetime) -> str:
+    """Render an instant in the tap's single bookmark format."""
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def normalise(value: object, tenant_tz: dt.tzinfo) -> str:
+    """Normalise an API datetime to the bookmark format."""
+    return to_bookmark(parse_datetime(value, tenant_tz))
+
+
+def zone(name: str) -> dt.tzinfo:
+    """Resolve an IANA zone name; ``UTC`` without touching tzdata."""
+    return UTC if name.upper() == "UTC" else ZoneInfo(name)
+
+
+@dataclass(frozen=True)
+class LiteralFormat:
+    """A way to write a datetime in ``$filter``.
+
+    Attributes:
+        name: Setting value (``filter_datetime_format``).
+        template: ``{}`` is replaced by the datetime text.
+        utc: Whether the text is UTC with ``Z``; otherwise naive tenant-local time.
+    """
+
+    name: str
+    template: str
+    utc: bool
+
+    def render(self, instant: dt.datetime, tenant_tz: dt.tzinfo) -> str:
+        """Write ``instant`` as this literal."""
+        if self.utc:
+            text = instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            text = instant.astimezone(tenant_tz).strftime("%Y-%m-%dT%H:%M:%S")
+        return self.template.format(text)
+
+
+#: Candidates seen for CC's ``$filter`` datetime literal, tried in this order when ``auto``.
+LITERAL_FORMATS: tuple[LiteralFormat, ...] = (
+    LiteralFormat("iso_utc", "{}", utc=True),
+    LiteralFormat("iso_local", "{}", utc=False),
+    LiteralFormat("datetime_local", "datetime'{}'", utc=False),
+    LiteralFormat("datetimeoffset_utc", "datetimeoffset'{}'", utc=True),
+)
+LITERAL_BY_NAME: dict[str, LiteralFormat] = {f.name: f for f in LITERAL_FORMATS}
