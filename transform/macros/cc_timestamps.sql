@@ -1,0 +1,35 @@
+{#-
+  Datetimes inside `data` are strings. CC sends them without an offset, in tenant-local time
+  ("2024-01-15T10:15:00", sometimes with 7 fractional digits); some builds and the tap's own
+  change column carry an offset or "Z". One rule for both:
+    * with an offset  -> the instant it names
+    * without offset  -> read as wall-clock time in var('tenant_timezone')
+  The result is a timestamptz (an instant; shown in the session time zone, stored as UTC).
+-#}
+{% macro cc_ts(expr, tz=none) -%}
+{%- set tz = tz or var('tenant_timezone', env_var('CC_TENANT_TIMEZONE', 'UTC')) -%}
+(case
+    when nullif(btrim({{ expr }}), '') is null then null
+    when btrim({{ expr }}) ~* '[T ][0-9:.]+(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
+        then btrim({{ expr }})::timestamptz
+    else btrim({{ expr }})::timestamp at time zone '{{ tz }}'
+end)
+{%- endmacro %}
+
+{#- A field that the API types as date-time but that means a calendar date (birth date): no shift. -#}
+{% macro cc_date(expr) -%}
+(left(nullif(btrim({{ expr }}), ''), 10)::date)
+{%- endmacro %}
+
+{#- A timestamp column of a staging table (type depends on the target): as timestamptz, UTC. -#}
+{% macro cc_column_ts(column) -%}
+{%- set quoted = adapter.quote(column.name) -%}
+{%- set dtype = column.dtype | lower -%}
+{%- if 'without time zone' in dtype or dtype == 'timestamp' -%}
+({{ quoted }} at time zone 'UTC')
+{%- elif 'with time zone' in dtype or dtype == 'timestamptz' -%}
+{{ quoted }}
+{%- else -%}
+{{ cc_ts(quoted ~ '::text', 'UTC') }}
+{%- endif -%}
+{%- endmacro %}

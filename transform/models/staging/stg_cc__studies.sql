@@ -1,0 +1,27 @@
+-- Studies (job 2, StudyViewModel). Change timestamp: lastUpdatedOn (also the tap's modifiedDate).
+select
+    instance_id,
+    id as study_id,
+    {{ cc_text('uid') }} as study_uid,
+    {{ cc_text('name') }} as study_name,
+    {{ cc_text('status') }} as status,
+    {{ cc_text('category') }} as category,
+    {{ cc_text('subcategory') }} as subcategory,
+    {{ cc_text('identifier') }} as identifier,
+    {{ cc_text('title') }} as title,
+    {{ cc_text('protocolNumber') }} as protocol_number,
+    {{ cc_text('phase') }} as phase,
+    {{ cc_text('nctNumber') }} as nct_number,
+    {{ cc_text('studyGroup') }} as study_group,
+    {{ cc_int('launchYear') }} as launch_year,
+    {{ cc_ref_id('sponsor') }} as sponsor_id,
+    {{ cc_ref_name('sponsor') }} as sponsor_name,
+    {{ cc_ref_id('sponsorDivision') }} as sponsor_division_id,
+    {{ cc_ref_id('sponsorTeam') }} as sponsor_team_id,
+    {{ cc_ref_id('managingSite') }} as managing_site_id,
+    {{ cc_ref_name('managingSite') }} as managing_site_name,
+    {{ cc_ref_id('organization') }} as organization_id,
+    {{ cc_tstz('createdOn') }} as created_at,
+    {{ cc_tstz('lastUpdatedOn') }} as last_updated_at,
+    {{ cc_meta_columns() }}
+from ({{ cc_source('dim_studies_staging') }}) as src
