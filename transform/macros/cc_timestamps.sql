@@ -7,7 +7,7 @@
   The result is a timestamptz (an instant; shown in the session time zone, stored as UTC).
 -#}
 {% macro cc_ts(expr, tz=none) -%}
-{%- set tz = tz or var('tenant_timezone', env_var('CC_TENANT_TIMEZONE', 'UTC')) -%}
+{%- set tz = tz or cc_tenant_timezone() -%}
 (case
     when nullif(btrim({{ expr }}), '') is null then null
     when btrim({{ expr }}) ~* '[T ][0-9:.]+(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
@@ -32,4 +32,12 @@ end)
 {%- else -%}
 {{ cc_ts(quoted ~ '::text', 'UTC') }}
 {%- endif -%}
+{%- endmacro %}
+
+{#-
+  The tenant time zone: var tenant_timezone, else env CC_TENANT_TIMEZONE, else the tap's
+  TAP_CLINICAL_CONDUCTOR_TENANT_TIMEZONE, else UTC.
+-#}
+{% macro cc_tenant_timezone() -%}
+{{- var('tenant_timezone', '') or env_var('CC_TENANT_TIMEZONE', '') or env_var('TAP_CLINICAL_CONDUCTOR_TENANT_TIMEZONE', '') or 'UTC' -}}
 {%- endmacro %}
