@@ -86,7 +86,8 @@ def run_dbt(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
     if proc.returncode != 0:
         raise RuntimeError(
-            f"dbt {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+            f"dbt {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
         )
     return proc
 
