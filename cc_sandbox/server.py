@@ -108,8 +108,8 @@ class Handler(BaseHTTPRequestHandler):
                     429, f"Rate limit exceeded. Retry after {seconds} seconds.",
                     (("Retry-After", str(seconds)),),
                 )
-                self._send(answer)
                 app.stats.record(name, 429, len(answer.body), None)
+                self._send(answer)
                 return
         fault = choose_fault(app.rates, app.tenant.seed, index) if app.rates else None
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_address[1]}"
@@ -124,13 +124,14 @@ class Handler(BaseHTTPRequestHandler):
             delay += cfg.slow_seconds
         if delay > 0:
             time.sleep(delay)  # in this handler's thread: other clients are not held up
+        # Counted before sending: a client that reads the stats after its answer sees itself.
         if fault == "reset":
-            self._reset()
             app.stats.record(name, None, 0, fault)
+            self._reset()
             return
-        self._send(answer, truncate=fault == "truncated")
         sent = len(answer.body) // 2 if fault == "truncated" else len(answer.body)
         app.stats.record(name, answer.status, sent, fault)
+        self._send(answer, truncate=fault == "truncated")
 
     def _answer(
         self, app: App, method: str, spec: Any, parent_id: int | None, url: Any, link_base: str

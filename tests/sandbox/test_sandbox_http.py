@@ -57,7 +57,8 @@ def test_odata4_shape_override(fresh: Sandbox, http: requests.Session) -> None:
 
 def test_base_paths_and_case(sb: Sandbox, http: requests.Session) -> None:
     root = f"http://127.0.0.1:{sb.port}"
-    for url in (f"{root}/api/v1/sites", f"{root}/CCSWEB/api/v1/sites", f"{root}/ccsweb/api/v1/Sites"):
+    for path in ("/api/v1/sites", "/CCSWEB/api/v1/sites", "/ccsweb/api/v1/Sites"):
+        url = root + path
         assert http.get(url).status_code == 200, url
 
 
