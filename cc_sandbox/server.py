@@ -48,6 +48,9 @@ class Handler(BaseHTTPRequestHandler):
     """One connection; several requests when the client keeps it alive."""
 
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the
+    # client's delayed ACK (40 ms a response).
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
     server_version = "Microsoft-IIS/10.0"
 
