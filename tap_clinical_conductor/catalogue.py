@@ -270,7 +270,7 @@ CATALOGUE: tuple[Endpoint, ...] = (
         "/api/v1/studies/{studyId}/personnel",
         _S,
         odata=False,
-        id_from=("Role.id",),
+        id_from=("Role.Id",),
         default_selected=False,
         note="one row per study role with its staff; keyed on the role",
     ),

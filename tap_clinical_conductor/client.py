@@ -329,7 +329,8 @@ def _error_excerpt(response: requests.Response) -> str:
     try:
         payload = response.json()
     except ValueError:
-        return f"{response.headers.get('Content-Type', 'no content type')}, {len(response.content)} bytes"
+        kind = response.headers.get("Content-Type", "no content type")
+        return f"{kind}, {len(response.content)} bytes"
     if isinstance(payload, dict):
         for key in ("Message", "message", "error", "ExceptionMessage"):
             value = payload.get(key)

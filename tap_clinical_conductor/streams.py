@@ -407,15 +407,19 @@ class Pager:
         order_by = endpoint.order_by or endpoint.id_field
         last_id: int | str | None = None
         skip = 0
-        previous: list | None = None
+        previous: tuple | None = None
         while True:
             page, fmt = self._get(order_by, last_id if keyset else None, 0 if keyset else skip)
             items = page.items
-            ids = [_safe_id(endpoint, i) for i in items]
-            if previous is not None and ids == previous and items:
+            # First id, last id and size identify a page well enough to notice a repeat, and
+            # keep the paging bookkeeping off the per-record path.
+            first = _safe_id(endpoint, items[0]) if items else None
+            last = _safe_id(endpoint, items[-1]) if items else None
+            signature = (first, last, len(items))
+            if previous is not None and signature == previous and items:
                 self.log(f"{self.path}: the server repeated a page (it ignores $skip); stopping")
                 return
-            if keyset and last_id is not None and items and _at_or_before(ids[0], last_id):
+            if keyset and last_id is not None and items and _at_or_before(first, last_id):
                 self.log(f"{self.path}: the server ignores the id filter; paging with $skip")
                 keyset = False
                 continue
@@ -423,9 +427,9 @@ class Pager:
                 self.accept_format(fmt)
             yield page
             skip += len(items)
-            previous = ids
-            if keyset and ids and ids[-1] is not None:
-                last_id = ids[-1]
+            previous = signature
+            if keyset and last is not None:
+                last_id = last
             elif keyset:
                 keyset = False
             if len(items) < self.page_size and not page.next_link:

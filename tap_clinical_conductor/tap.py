@@ -11,15 +11,17 @@ from functools import cached_property
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfoNotFoundError
 
+import msgspec
 from singer_sdk import Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter, serialize_jsonl
+from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
 from tap_clinical_conductor.client import BadRequest, CCClient, ClientSettings, RequestFailed
+from tap_clinical_conductor.records import JSONObject
 from tap_clinical_conductor.streams import CCStream, Pager, find_change_field, next_format
 from tap_clinical_conductor.timestamps import (
     LITERAL_BY_NAME,
@@ -36,6 +38,10 @@ if t.TYPE_CHECKING:
 MAX_PAGE_SIZE = 1000
 
 
+def _enc_hook(obj: object) -> object:
+    return obj.value if isinstance(obj, JSONObject) else enc_hook(obj)
+
+
 class FastWriter(MsgSpecWriter):
     """MsgSpecWriter without its two per-record costs.
 
@@ -44,6 +50,9 @@ class FastWriter(MsgSpecWriter):
     and stdout is flushed at every non-record message (SCHEMA, STATE, ACTIVATE_VERSION), which is
     all a target needs to see state in order.
     """
+
+    _encoder = msgspec.json.Encoder(enc_hook=_enc_hook, decimal_format="number")
+    _buffer = bytearray(4096)
 
     @override
     def serialize_message(self, message: Message) -> bytearray:
@@ -57,8 +66,11 @@ class FastWriter(MsgSpecWriter):
                 line["version"] = message.version
             if message.time_extracted is not None:
                 line["time_extracted"] = message.time_extracted
-            return serialize_jsonl(line)
-        return super().serialize_message(message)
+        else:
+            line = message.to_dict()
+        self._encoder.encode_into(line, self._buffer)
+        self._buffer.extend(b"\n")
+        return self._buffer
 
     @override
     def write_message(self, message: Message) -> None:

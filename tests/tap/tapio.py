@@ -106,7 +106,8 @@ def truth_by_key(sandbox, stream: str) -> dict[tuple, dict]:
     out = {}
     for row in sandbox.truth(stream):
         try:
-            out[record_key(endpoint, row["parent"], row["data"])] = row["data"]
+            data = row["data"] if isinstance(row["data"], dict) else {"value": row["data"]}
+            out[record_key(endpoint, row["parent"], row["data"])] = data
         except BadRecord:
             continue
     return out

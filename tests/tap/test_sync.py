@@ -69,7 +69,7 @@ def test_three_incremental_rounds_lose_nothing(sandbox, tmp_path, profile):
     assert_equal_to_truth(warehouse, sb, selected)
     state = run.state
     first_requests = None
-    for round_no in range(3):
+    for _ in range(3):
         sb.advance_clock(seconds=3600)
         sb.update("studies", n=3)
         sb.update("patients", n=4, same_timestamp=True)
