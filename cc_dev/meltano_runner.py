@@ -68,6 +68,7 @@ class Meltano:
             PATH=f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}",
             MELTANO_ENVIRONMENT="dev",
             UV_COMPILE_BYTECODE="1",
+            MELTANO_CLI_DISABLE_VERSION_CHECK="true",
             TAP_CLINICAL_CONDUCTOR_API_URL=api_url,
             TAP_CLINICAL_CONDUCTOR_API_KEY=api_key,
             TARGET_POSTGRES_SQLALCHEMY_URL=database_url,

@@ -1,0 +1,96 @@
+# Developer commands. On a fresh clone with Python >= 3.10 and nothing else:
+#   make demo    virtualenv, install, meltano install, fake tenant + embedded PostgreSQL, the daily job
+#   make test    the whole test suite (unit, sandbox, tap, dbt, end-to-end through meltano)
+# `make help` lists the rest.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PYTEST_ARGS ?=
+
+# Plugins and the project get compiled bytecode at install time, so that every tap, target and
+# meltano start-up does not recompile (PYTHONDONTWRITEBYTECODE=1 is common in CI and containers).
+export UV_COMPILE_BYTECODE := 1
+export MELTANO_CLI_DISABLE_VERSION_CHECK := true
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install demo demo-reset test test-fast e2e lint bench-target sandbox \
+        pg-start pg-stop pg-status psql clean
+
+help:
+	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL"
+	@echo "                  (again: change the tenant, run incrementally)"
+	@echo "make demo-reset   forget the demo's runs, warehouse and state"
+	@echo "make test         the whole suite, end-to-end tests included"
+	@echo "make test-fast    everything but the end-to-end tests"
+	@echo "make e2e          only the end-to-end tests (tests/e2e)"
+	@echo "make install      virtualenv + project + meltano install"
+	@echo "make sandbox      serve the fake tenant on 127.0.0.1:8642 (dev environment's api_url)"
+	@echo "make pg-start / pg-stop / pg-status / psql   the embedded PostgreSQL in .pgdata"
+	@echo "make bench-target rows/s of target-postgres per loader setting"
+	@echo "make lint         ruff"
+	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
+
+# --- install --------------------------------------------------------------------------------
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is required, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+.meltano/.installed: $(VENV)/.installed meltano.yml $(wildcard *.meltano.yml)
+	$(BIN)/meltano install
+	@touch $@
+
+install: .meltano/.installed
+
+# --- the two commands ---------------------------------------------------------------------
+demo: install
+	$(PY) -m cc_dev.demo
+
+demo-reset: venv
+	$(PY) -m cc_dev.demo --reset
+
+# pytest exits 5 when it collected no test: that is a broken suite, not a pass.
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+test-fast: venv
+	@$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && exit 1; exit $$rc
+
+e2e: install
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check cc_dev tests/e2e tests/conftest.py
+
+bench-target: install
+	$(PY) -m cc_dev.bench_target
+
+# --- services for running meltano by hand --------------------------------------------------
+sandbox: venv
+	$(BIN)/cc-sandbox serve --port 8642 --scale 0.001 --profile plan --api-key dev-key
+
+pg-start: venv
+	$(PY) -m cc_dev.pg start
+
+pg-stop: venv
+	$(PY) -m cc_dev.pg stop
+
+pg-status: venv
+	$(PY) -m cc_dev.pg status
+
+psql: venv
+	$(PY) -m cc_dev.pg psql
+
+clean:
+	-[ -x $(PY) ] && $(PY) -m cc_dev.pg stop
+	rm -rf $(VENV) .meltano .pgdata .sandbox
