@@ -7,13 +7,26 @@
   The result is a timestamptz (an instant; shown in the session time zone, stored as UTC).
 -#}
 {% macro cc_ts(expr, tz=none) -%}
-{%- set tz = tz or cc_tenant_timezone() -%}
 (case
     when nullif(btrim({{ expr }}), '') is null then null
     when btrim({{ expr }}) ~* '[T ][0-9:.]+(Z|[+-][0-9]{2}(:?[0-9]{2})?)$'
         then btrim({{ expr }})::timestamptz
-    else btrim({{ expr }})::timestamp at time zone '{{ tz }}'
+    else btrim({{ expr }})::timestamp at time zone {{ ("'" ~ tz ~ "'") if tz else cc_tz_expr() }}
 end)
+{%- endmacro %}
+
+{#-
+  The zone of the row's instance: var tenant_timezones (or env CC_TENANT_TIMEZONES, JSON), a map
+  instance_id -> IANA zone, for warehouses holding tenants in several zones; the others, and
+  every row when the map is empty, use cc_tenant_timezone(). Needs `instance_id` in scope.
+-#}
+{% macro cc_tz_expr() -%}
+{%- set zones = var('tenant_timezones', {}) or fromjson(env_var('CC_TENANT_TIMEZONES', '') or '{}') -%}
+{%- if zones -%}
+coalesce(case instance_id {% for k, v in zones.items() %}when '{{ k }}' then '{{ v }}' {% endfor %}end, '{{ cc_tenant_timezone() }}')
+{%- else -%}
+'{{ cc_tenant_timezone() }}'
+{%- endif -%}
 {%- endmacro %}
 
 {#- A field that the API types as date-time but that means a calendar date (birth date): no shift. -#}
