@@ -47,7 +47,12 @@ def messages(stream: str, rows: int, seed: int = 1) -> str:
     rnd = random.Random(seed)
     out = [
         json.dumps(
-            {"type": "SCHEMA", "stream": stream, "schema": SCHEMA, "key_properties": ["instance_id", "id"]}
+            {
+                "type": "SCHEMA",
+                "stream": stream,
+                "schema": SCHEMA,
+                "key_properties": ["instance_id", "id"],
+            }
         )
     ]
     for i in range(1, rows + 1):
@@ -102,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         with pg.connect() as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')
         print(f"{args.rows} rows into {pg.describe()}, schema {args.schema}")
-        base = {"sqlalchemy_url": pg.url, "default_target_schema": args.schema,
-                "add_record_metadata": True, "batch_size_rows": 10000}
+        base = {
+            "sqlalchemy_url": pg.url,
+            "default_target_schema": args.schema,
+            "add_record_metadata": True,
+            "batch_size_rows": 10000,
+        }
         for n, (label, setting) in enumerate(SETTINGS):
             payload = messages(f"bench_{n}", args.rows)
             secs = run(target, {**base, **setting}, payload)
@@ -113,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {label:36s} {args.rows / secs:9.0f} rows/s  ({secs:.1f} s, upsert of same keys)")
         with pg.connect() as conn:
             counts = [
-                conn.execute(f'SELECT count(*), count(DISTINCT id) FROM "{args.schema}".bench_{n}').fetchone()
+                conn.execute(
+                    f'SELECT count(*), count(DISTINCT id) FROM "{args.schema}".bench_{n}'
+                ).fetchone()
                 for n in range(len(SETTINGS))
             ]
             conn.execute(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE')

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("all_parents", "changed_parents"),
         help="the tap's child_scope for this demo (default changed_parents)",
     )
-    parser.add_argument("--profile", default=os.environ.get("CC_DEMO_PROFILE", "plan"), choices=("plan", "spec"))
+    parser.add_argument(
+        "--profile", default=os.environ.get("CC_DEMO_PROFILE", "plan"), choices=("plan", "spec")
+    )
     args = parser.parse_args(argv)
     # SIGTERM (CI, a closed terminal) ends the run through the finally blocks: servers stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -67,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.reset:
         return reset()
 
-    root = project_root()
     counter = counter_file()
     counter.parent.mkdir(exist_ok=True)
     runs = int(counter.read_text().strip() or 0) if counter.exists() else 0
@@ -122,18 +123,28 @@ def main(argv: list[str] | None = None) -> int:
 
     staging = sorted(t for t in counts if t.endswith("_staging"))
     rows = [(t, f"{counts[t]:,}", f"{written.get(t, 0):,}") for t in staging]
-    rows.append(("total", f"{sum(counts[t] for t in staging):,}", f"{sum(written.get(t, 0) for t in staging):,}"))
+    rows.append(
+        (
+            "total",
+            f"{sum(counts[t] for t in staging):,}",
+            f"{sum(written.get(t, 0) for t in staging):,}",
+        )
+    )
     print()
     print(format_table(rows, ("staging table", "rows", "written this run")))
     print()
     ok = sum(c.ok for c in checks)
-    print(f"requests to the tenant: {stats['requests']:,}  ({stats['bytes'] / 1e6:.1f} MB, "
-          f"meltano run {result.seconds:.0f} s, demo {time.perf_counter() - started:.0f} s)")
+    print(
+        f"requests to the tenant: {stats['requests']:,}  ({stats['bytes'] / 1e6:.1f} MB, "
+        f"meltano run {result.seconds:.0f} s, demo {time.perf_counter() - started:.0f} s)"
+    )
     print(f"staging tables equal to the tenant's data: {ok}/{len(checks)}")
     if args.child_scope == "changed_parents":
-        print("child_scope=changed_parents: per-study and per-patient-visit streams ask only the "
-              "parents changed since the last run (the daily job's default, all_parents, asks "
-              "every parent again).")
+        print(
+            "child_scope=changed_parents: per-study and per-patient-visit streams ask only the "
+            "parents changed since the last run (the daily job's default, all_parents, asks "
+            "every parent again)."
+        )
     for c in checks:
         if not c.ok:
             print(f"  {c.table}: {c.problems}")
@@ -148,7 +159,9 @@ def reset() -> int:
     counter_file().unlink(missing_ok=True)
     stop_embedded()
     shutil.rmtree(root / ".pgdata", ignore_errors=True)
-    meltano = Meltano(api_url="http://127.0.0.1:1/CCSWeb", api_key="-", database_url="postgresql://-")
+    meltano = Meltano(
+        api_url="http://127.0.0.1:1/CCSWeb", api_key="-", database_url="postgresql://-"
+    )
     meltano("state", "clear", "--force", DAILY_STATE_ID)
     print("demo reset: next `make demo` is a first run")
     return 0

@@ -1,4 +1,4 @@
-"""Run ``meltano`` against the bundled fake tenant and a warehouse: shared by the demo and e2e tests.
+"""Run ``meltano`` against the fake tenant and a warehouse: shared by the demo and the e2e tests.
 
 The project's ``dev`` environment is used with the addresses of the running sandbox and PostgreSQL
 passed the way a user passes them (``TAP_CLINICAL_CONDUCTOR_*``, ``TARGET_POSTGRES_*``), so the
@@ -96,7 +96,9 @@ class Meltano:
             timeout=timeout,
             check=False,
         )
-        result = MeltanoResult(list(args), proc.returncode, proc.stdout, time.perf_counter() - start)
+        result = MeltanoResult(
+            list(args), proc.returncode, proc.stdout, time.perf_counter() - start
+        )
         if self.log_dir:
             self._count += 1
             name = f"{self._count:02d}-{'-'.join(a.strip('-') for a in args)[:60]}.log"

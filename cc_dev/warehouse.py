@@ -37,7 +37,9 @@ def table_counts(conn: psycopg.Connection, schema: str) -> dict[str, int]:
 
 def table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
     """Whether ``schema.table`` exists."""
-    return conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()[0] is not None
+    return (
+        conn.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table}"',)).fetchone()[0] is not None
+    )
 
 
 def key_columns(endpoint: Endpoint) -> list[str]:
@@ -69,7 +71,10 @@ def duplicate_keys(conn: psycopg.Connection, schema: str, endpoint: Endpoint) ->
     if not table_exists(conn, schema, table):
         return 0
     cols = ", ".join(f'"{c}"' for c in key_columns(endpoint))
-    sql = f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) n FROM "{schema}"."{table}" GROUP BY {cols}) g'
+    sql = (
+        f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) n FROM "{schema}"."{table}" '
+        f"GROUP BY {cols}) g"
+    )
     return int(conn.execute(sql).fetchone()[0])
 
 
@@ -109,7 +114,9 @@ class Comparison:
         return not self.problems
 
 
-def compare(conn: psycopg.Connection, schema: str, sandbox: t.Any, endpoint: Endpoint) -> Comparison:
+def compare(
+    conn: psycopg.Connection, schema: str, sandbox: t.Any, endpoint: Endpoint
+) -> Comparison:
     """Keys, count and ``data`` of one staging table against the sandbox's truth."""
     want = expected_rows(sandbox, endpoint)
     rows = read_rows(conn, schema, endpoint)
@@ -131,7 +138,9 @@ def compare(conn: psycopg.Connection, schema: str, sandbox: t.Any, endpoint: End
     if missing:
         result.problems.append(f"{len(missing)} keys missing, e.g. {sorted(missing, key=str)[:3]}")
     if extra:
-        result.problems.append(f"{len(extra)} keys not in the tenant, e.g. {sorted(extra, key=str)[:3]}")
+        result.problems.append(
+            f"{len(extra)} keys not in the tenant, e.g. {sorted(extra, key=str)[:3]}"
+        )
     differ = [k for k in want.keys() & got.keys() if want[k] != got[k]]
     if differ:
         k = sorted(differ, key=str)[0]
@@ -143,16 +152,17 @@ def compare(conn: psycopg.Connection, schema: str, sandbox: t.Any, endpoint: End
 
 
 def compare_all(
-    conn: psycopg.Connection, schema: str, sandbox: t.Any, streams: t.Iterable[Endpoint | str] | None = None
+    conn: psycopg.Connection,
+    schema: str,
+    sandbox: t.Any,
+    streams: t.Iterable[Endpoint | str] | None = None,
 ) -> list[Comparison]:
     """:func:`compare` for every stream (default: the default selection)."""
     chosen = [BY_NAME[s] if isinstance(s, str) else s for s in (streams or default_streams())]
     return [compare(conn, schema, sandbox, e) for e in chosen]
 
 
-def rows_written_since(
-    conn: psycopg.Connection, schema: str, since: dt.datetime
-) -> dict[str, int]:
+def rows_written_since(conn: psycopg.Connection, schema: str, since: dt.datetime) -> dict[str, int]:
     """Per table, rows that target-postgres wrote or rewrote after ``since`` (UTC, naive)."""
     out = {}
     for table in table_counts(conn, schema):

@@ -42,7 +42,9 @@ def test_default_selection_is_the_plan_plus_cheap_top_level_streams(project, pro
     select = plugin(project, "extractors", "tap-clinical-conductor")["select"]
     assert select == [f"{e.name}.*" for e in CATALOGUE if e.default_selected]
     assert all(e.job_id is None or e.default_selected for e in CATALOGUE)  # the plan's 20 jobs
-    per_parent_defaults = [e.name for e in CATALOGUE if e.default_selected and e.kind in (Kind.PATIENT,)]
+    per_parent_defaults = [
+        e.name for e in CATALOGUE if e.default_selected and e.kind in (Kind.PATIENT,)
+    ]
     assert not per_parent_defaults
     # Every other stream is a commented opt-in.
     for e in CATALOGUE:
@@ -63,8 +65,15 @@ def test_extractor_is_a_full_custom_definition(project):
 def test_every_tap_setting_is_declared(project):
     from tap_clinical_conductor.tap import TapClinicalConductor
 
-    declared = {s["name"] for s in plugin(project, "extractors", "tap-clinical-conductor")["settings"]}
-    sdk_builtin = {"faker_config", "flattening_max_key_length", "flattening_separator", "batch_config"}
+    declared = {
+        s["name"] for s in plugin(project, "extractors", "tap-clinical-conductor")["settings"]
+    }
+    sdk_builtin = {
+        "faker_config",
+        "flattening_max_key_length",
+        "flattening_separator",
+        "batch_config",
+    }
     tap_settings = set(TapClinicalConductor.config_jsonschema["properties"]) - sdk_builtin
     assert tap_settings <= declared, sorted(tap_settings - declared)
 

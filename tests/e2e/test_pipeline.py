@@ -17,7 +17,13 @@ import json
 import pytest
 
 from cc_dev.meltano_runner import DAILY_STATE_ID
-from cc_dev.warehouse import compare_all, default_streams, duplicate_keys, rows_written_since, table_counts
+from cc_dev.warehouse import (
+    compare_all,
+    default_streams,
+    duplicate_keys,
+    rows_written_since,
+    table_counts,
+)
 
 #: Top-level streams that read by change field in the `plan` profile (bookmarked, filtered).
 INCREMENTAL_TOP = ("studies", "patients", "patient_visits", "appointments", "elements", "staff")
@@ -48,7 +54,9 @@ class Pipeline:
             self.sb.reset_stats()
             since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
             result = self.meltano("run", *blocks)
-            assert result.returncode == 0, f"meltano run {' '.join(blocks)} failed:\n{result.tail()}"
+            assert result.returncode == 0, (
+                f"meltano run {' '.join(blocks)} failed:\n{result.tail()}"
+            )
             with self.pg.connect() as conn:
                 written = rows_written_since(conn, self.schema, since)
                 counts = table_counts(conn, self.schema)
@@ -73,7 +81,7 @@ class Pipeline:
         self.incremental()
         result = self.meltano("state", "get", DAILY_STATE_ID)
         assert result.returncode == 0, result.tail()
-        text = result.output[result.output.index("{"):]
+        text = result.output[result.output.index("{") :]
         return json.loads(text[: text.rindex("}") + 1])
 
     def reload_after_clear(self) -> dict:
@@ -90,12 +98,20 @@ class Pipeline:
     def assert_equal_to_truth(self) -> None:
         with self.pg.connect() as conn:
             results = compare_all(conn, self.schema, self.sb)
-        bad = [f"{r.table}: expected {r.expected}, loaded {r.loaded}; {r.problems}" for r in results if not r.ok]
+        bad = [
+            f"{r.table}: expected {r.expected}, loaded {r.loaded}; {r.problems}"
+            for r in results
+            if not r.ok
+        ]
         assert not bad, "staging tables differ from the tenant:\n" + "\n".join(bad)
 
     def assert_no_duplicate_keys(self) -> None:
         with self.pg.connect() as conn:
-            dups = {e.staging_table: n for e in default_streams() if (n := duplicate_keys(conn, self.schema, e))}
+            dups = {
+                e.staging_table: n
+                for e in default_streams()
+                if (n := duplicate_keys(conn, self.schema, e))
+            }
         assert not dups, dups
 
 
@@ -135,7 +151,12 @@ def test_staging_tables_have_record_columns_data_jsonb_and_sdc_metadata(pipeline
         ).fetchone()[0]
     assert cols["data"] == "jsonb"
     assert {"instance_id", "studyId", "id", "modifiedDate"} <= cols.keys()
-    assert {"_sdc_extracted_at", "_sdc_received_at", "_sdc_batched_at", "_sdc_deleted_at"} <= cols.keys()
+    assert {
+        "_sdc_extracted_at",
+        "_sdc_received_at",
+        "_sdc_batched_at",
+        "_sdc_deleted_at",
+    } <= cols.keys()
     assert pk == ["instance_id", "studyId", "id"]
 
 
