@@ -416,13 +416,13 @@ class Pager:
             first = _safe_id(endpoint, items[0]) if items else None
             last = _safe_id(endpoint, items[-1]) if items else None
             signature = (first, last, len(items))
-            if previous is not None and signature == previous and items:
-                self.log(f"{self.path}: the server repeated a page (it ignores $skip); stopping")
-                return
             if keyset and last_id is not None and items and _at_or_before(first, last_id):
                 self.log(f"{self.path}: the server ignores the id filter; paging with $skip")
                 keyset = False
                 continue
+            if previous is not None and signature == previous and items:
+                self.log(f"{self.path}: the server repeated a page (it ignores $skip); stopping")
+                return
             if fmt is not None:
                 self.accept_format(fmt)
             yield page
