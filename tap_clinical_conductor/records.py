@@ -125,10 +125,10 @@ def strip_nul(value: object) -> object:
 
 
 def change_value(item: dict, field: str | None, tenant_tz: dt.tzinfo) -> str | None:
-    """The record's change value in bookmark format, or ``None`` without a change field.
+    """The record's change value in bookmark format; ``None`` without one.
 
-    Raises:
-        BadRecord: The field holds something that is not a datetime.
+    An unreadable value is ``None`` too: the record still loads (losing it would be worse) but
+    cannot move the bookmark. The stream counts and reports these.
     """
     if field is None:
         return None
@@ -137,8 +137,8 @@ def change_value(item: dict, field: str | None, tenant_tz: dt.tzinfo) -> str | N
         return None
     try:
         return normalise(raw, tenant_tz)
-    except TimestampError as exc:
-        raise BadRecord(f"{field!r}: {exc}") from exc
+    except TimestampError:
+        return None
 
 
 def build_record(
@@ -156,7 +156,7 @@ def build_record(
     ``scrub_nul`` is decided once per response (a byte search of the body), not per record.
 
     Raises:
-        BadRecord: The object cannot be keyed or its change value is unreadable.
+        BadRecord: The object cannot be keyed.
     """
     rid = record_id(endpoint, item)
     data = item if isinstance(item, dict) else {"value": item}

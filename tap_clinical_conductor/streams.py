@@ -258,18 +258,20 @@ class CCStream(Stream):
                     scrub_nul=page.has_nul,
                 )
             except BadRecord as exc:
-                self.skipped[str(exc)] += 1
+                self.skipped[f"skipped, {exc}"] += 1
                 continue
             changed = record["modifiedDate"]
+            if changed is None and self.change_field and item.get(self.change_field) is not None:
+                self.skipped[f"unreadable {self.change_field} (loaded with modifiedDate null)"] += 1
             if self._lower_text is not None and changed is not None and changed < self._lower_text:
                 # The server ignored $filter: keep the bookmark semantics on the client.
-                self.skipped["older than the bookmark (server ignored $filter)"] += 1
+                self.skipped["dropped, older than the bookmark (server ignored $filter)"] += 1
                 continue
             yield record
 
     def _report_skips(self) -> None:
         for reason, n in sorted(self.skipped.items()):
-            self.logger.warning("%s: skipped %d records: %s", self.name, n, reason)
+            self.logger.warning("%s: %d %s", self.name, n, reason)
 
     # -- top-level collections -----------------------------------------------------------------
 
@@ -328,7 +330,7 @@ class CCStream(Stream):
                     if missing >= MISSING_AFTER:
                         raise _ProbeUnavailable(endpoint.path, exc.status) from None
                 else:
-                    self.skipped["parent gone (HTTP 404)"] += 1
+                    self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
                 continue
             answered += 1
             items = [i for p in pages for i in p.items]
@@ -360,7 +362,7 @@ class CCStream(Stream):
         workers = int(self.config.get("max_parallel_requests", 4))
         for parent_id, pages in ordered_map(fetch, ids, workers):
             if pages is None:
-                self.skipped["parent gone (HTTP 404)"] += 1
+                self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
                 progress.step(0)
                 continue
             n = 0

@@ -1,0 +1,210 @@
+"""Pure logic: timestamps, records, response shapes, the rate limiter and the ordered fan-out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
+from tap_clinical_conductor.client import Page, RateLimiter, RequestFailed, _retry_after, parse_page
+from tap_clinical_conductor.fanout import ordered_map
+from tap_clinical_conductor.records import BadRecord, JSONObject, build_record, record_id, strip_nul
+from tap_clinical_conductor.timestamps import LITERAL_BY_NAME, normalise, zone
+
+NY = zone("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-01-15T10:15:00", "2024-01-15T15:15:00.000000+00:00"),  # EST, naive local
+        ("2024-07-15T10:15:00", "2024-07-15T14:15:00.000000+00:00"),  # EDT
+        ("2024-07-15T10:15:00.1234567", "2024-07-15T14:15:00.123456+00:00"),  # .NET fraction
+        ("2024-01-15T10:15:00Z", "2024-01-15T10:15:00.000000+00:00"),
+        ("2024-01-15T10:15:00.5+02:00", "2024-01-15T08:15:00.500000+00:00"),
+        ("2024-01-15 10:15:00", "2024-01-15T15:15:00.000000+00:00"),
+    ],
+)
+def test_every_change_value_becomes_one_utc_format(value, expected):
+    assert normalise(value, NY) == expected
+
+
+def test_normalised_values_sort_as_strings_like_instants():
+    values = ["2024-01-15T10:15:00.9Z", "2024-01-15T10:15:01Z", "2024-01-15T05:15:00.5"]
+    ordered = sorted(values, key=lambda v: normalise(v, NY))
+    assert ordered == ["2024-01-15T05:15:00.5", "2024-01-15T10:15:00.9Z", "2024-01-15T10:15:01Z"]
+
+
+def test_literal_formats_render_utc_or_tenant_local():
+    instant = dt.datetime(2025, 12, 24, 5, 0, tzinfo=dt.timezone.utc)
+    assert LITERAL_BY_NAME["iso_utc"].render(instant, NY) == "2025-12-24T05:00:00Z"
+    assert LITERAL_BY_NAME["iso_local"].render(instant, NY) == "2025-12-24T00:00:00"
+    assert LITERAL_BY_NAME["datetime_local"].render(instant, NY) == "datetime'2025-12-24T00:00:00'"
+    assert (
+        LITERAL_BY_NAME["datetimeoffset_utc"].render(instant, NY)
+        == "datetimeoffset'2025-12-24T05:00:00Z'"
+    )
+
+
+def test_ids_numeric_strings_and_bad_ids():
+    studies = BY_NAME["studies"]
+    assert record_id(studies, {"id": 7}) == 7
+    assert record_id(studies, {"id": "7"}) == 7
+    for bad in ({}, {"id": None}, {"id": "abc"}, {"id": True}):
+        with pytest.raises(BadRecord):
+            record_id(studies, bad)
+    assert record_id(BY_NAME["study_arms"], {"Id": 3}) == 3
+
+
+def test_synthetic_ids_are_stable_and_distinct():
+    statuses = BY_NAME["subject_statuses"]
+    a = {"subject": {"Id": 1}, "status": "Screened", "eventDate": "2024-01-01T00:00:00"}
+    b = {**a, "status": "Enrolled"}
+    assert record_id(statuses, a) == record_id(statuses, dict(a))
+    assert record_id(statuses, a) != record_id(statuses, b)
+    assert record_id(BY_NAME["system_lookup_lists"], "Gender") == "Gender"
+
+
+def test_build_record_keeps_data_and_adds_keys():
+    item = {"id": 4, "note": "a\x00b", "nested": {"x": ["c\x00"]}, "modifiedDate": "2024-01-01"}
+    record = build_record(
+        BY_NAME["study_notes"],
+        item,
+        instance_id="t1",
+        parent_id=9,
+        change_field="modifiedDate",
+        tenant_tz=NY,
+        scrub_nul=True,
+    )
+    assert record["instance_id"] == "t1"
+    assert record["studyId"] == 9
+    assert record["modifiedDate"] == "2024-01-01T05:00:00.000000+00:00"
+    assert isinstance(record["data"], JSONObject)
+    assert record["data"] == {**item, "note": "ab", "nested": {"x": ["c"]}}
+
+
+def test_unreadable_change_value_loads_with_null():
+    record = build_record(
+        BY_NAME["studies"],
+        {"id": 1, "lastUpdatedOn": "last tuesday"},
+        instance_id="t",
+        parent_id=None,
+        change_field="lastUpdatedOn",
+        tenant_tz=NY,
+    )
+    assert record["modifiedDate"] is None
+
+
+def test_strip_nul_walks_everything():
+    assert strip_nul({"a\x00": ["\x00x", {"y": "z\x00"}], "n": 1}) == {
+        "a": ["x", {"y": "z"}],
+        "n": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "items", "link", "count"),
+    [
+        ([{"id": 1}], [{"id": 1}], None, None),
+        ({"Items": [{"id": 1}], "NextPageLink": "n", "Count": 5}, [{"id": 1}], "n", 5),
+        ({"items": [], "nextPageLink": None, "count": 0}, [], None, 0),
+        ({"value": [{"id": 2}], "@odata.nextLink": "m", "@odata.count": 9}, [{"id": 2}], "m", 9),
+        ({"instanceUID": "u"}, [{"instanceUID": "u"}], None, None),
+    ],
+)
+def test_every_response_shape_is_accepted(payload, items, link, count):
+    assert parse_page(payload) == Page(items, link, count)
+
+
+def test_a_scalar_body_is_not_a_page():
+    with pytest.raises(RequestFailed):
+        parse_page("oops")
+
+
+def test_retry_after_seconds_and_dates():
+    assert _retry_after("3") == 3.0
+    assert _retry_after(None) is None
+    assert _retry_after("garbage") is None
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_rate_limiter_paces_all_threads_together():
+    limiter = RateLimiter(50)
+    stamps: list[float] = []
+    lock = threading.Lock()
+
+    def worker():
+        for _ in range(10):
+            limiter.acquire()
+            with lock:
+                stamps.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    start = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    # 40 requests at 50/s: at least 39 intervals of 20 ms, whatever the thread count.
+    assert time.monotonic() - start >= 39 / 50 * 0.95
+    assert len(stamps) == 40
+
+
+def test_pause_stops_everyone():
+    limiter = RateLimiter(None)
+    limiter.pause(0.2)
+    start = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - start >= 0.15
+
+
+def test_ordered_map_keeps_order_and_bounds_work_in_flight():
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+
+    def slow(x: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.01 * (x % 3))
+        with lock:
+            running -= 1
+        return x * x
+
+    out = list(ordered_map(slow, range(30), 4))
+    assert out == [(x, x * x) for x in range(30)]
+    assert 1 < peak <= 4
+
+
+def test_ordered_map_raises_for_the_failing_item_after_earlier_ones():
+    def fail_on_5(x: int) -> int:
+        if x == 5:
+            raise ValueError("boom")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match="boom"):
+        for item, _ in ordered_map(fail_on_5, range(10), 3):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_catalogue_is_consistent():
+    names = [e.name for e in CATALOGUE]
+    assert len(names) == len(set(names))
+    tables = [e.staging_table for e in CATALOGUE]
+    assert len(tables) == len(set(tables))
+    for e in CATALOGUE:
+        if e.parent_key:
+            assert "{" + e.parent_key + "}" in e.path, e.name
+        else:
+            assert "{" not in e.path, e.name
+    plan = {e.name: e.job_id for e in CATALOGUE if e.job_id}
+    assert len(plan) == 20
+    assert BY_NAME["study_notes"].staging_table == "fact_study_documents_staging"
+    assert BY_NAME["queries"].path.endswith("/monitor-queries/odata")
