@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
+from tap_clinical_conductor.timestamps import normalise, zone
 
 from .conftest import tap_config
 from .tapio import Warehouse, catalog_selecting, run_tap, truth_by_key
@@ -126,3 +127,89 @@ def test_records_carry_keys_and_untouched_data(sandbox, tmp_path):
     assert subject["studyId"] == subject["data"]["study"]["id"]
     element = run.records["patient_visit_elements"][0]
     assert BY_NAME["patient_visit_elements"].parent_key in element
+
+
+def test_changed_parents_scope_reads_only_changed_studies(sandbox, tmp_path):
+    sb = sandbox(profile="plan")
+    config = tap_config(sb, child_scope="changed_parents", lookback_minutes=0)
+    catalog = catalog_selecting(config, {"study_notes"}, tmp_path)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.stderr[-2000:]
+    warehouse = Warehouse()
+    warehouse.apply(first)
+    assert not warehouse.diff(sb, "study_notes")
+    sb.advance_clock(seconds=3600)
+    changed = sb.update("studies", n=2)
+    sb.insert("study_notes", n=1, parent_ids=[changed[0]])
+    sb.insert("study_notes", n=1, under="old")  # under an unchanged study: the trade-off
+    sb.reset_stats()
+    run = run_tap(config, catalog=catalog, state=first.state)
+    assert run.returncode == 0, run.stderr[-2000:]
+    per_study = sb.stats()["by_endpoint"].get("study_notes", {})
+    since = first.state["bookmarks"]["study_notes"]["replication_key_value"]
+    tz = zone("America/New_York")
+    changed_since = [
+        s for s in truth_by_key(sb, "studies").values() if normalise(s["modifiedDate"], tz) >= since
+    ]
+    assert 2 <= len(changed_since) < len(truth_by_key(sb, "studies")) / 2
+    # One request per study changed since the bookmark, not one per study.
+    assert sum(per_study.values()) == len(changed_since)
+    warehouse.apply(run)
+    missing = warehouse.diff(sb, "study_notes")
+    assert "1 missing" in missing  # the note under the unchanged study waits for a full run
+
+
+def test_top_level_collection_replaces_per_study_requests(sandbox, tmp_path):
+    sb = sandbox()
+    config = tap_config(sb)
+    catalog = catalog_selecting(config, {"subjects", "visits"}, tmp_path)
+    sb.reset_stats()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    stats = sb.stats()["by_endpoint"]
+    assert "subjects" not in stats and sum(stats["subjects_top"].values()) <= 2
+    warehouse = Warehouse()
+    warehouse.apply(run)
+    assert not warehouse.diff(sb, "subjects") and not warehouse.diff(sb, "visits")
+
+
+def test_without_top_level_collection_it_falls_back_per_study(sandbox, tmp_path):
+    sb = sandbox(overrides={"subjects_top": {"status": 404}})
+    config = tap_config(sb)
+    catalog = catalog_selecting(config, {"subjects"}, tmp_path)
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "reading per studyId instead" in run.stderr
+    warehouse = Warehouse()
+    warehouse.apply(run)
+    assert not warehouse.diff(sb, "subjects")
+
+
+def test_request_plan_counts_requests_before_syncing(sandbox, tmp_path):
+    import subprocess
+    import sys
+
+    sb = sandbox()
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(tap_config(sb, max_requests_per_second=5)))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tap_clinical_conductor.plan",
+            "--config",
+            str(config_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = {r["stream"]: r for r in map(json.loads, out.stdout.splitlines())}
+    visits = len(truth_by_key(sb, "patient_visits"))
+    assert rows["patient_visit_elements"]["parents"] == visits
+    assert rows["patient_visit_elements"]["requests"] >= visits
+    assert rows["study_notes"]["parents"] == len(truth_by_key(sb, "studies"))
+    assert rows["patient_visit_elements"]["hours"] == round(
+        rows["patient_visit_elements"]["requests"] / 5 / 3600, 2
+    )
