@@ -317,3 +317,42 @@ CATALOGUE: tuple[Endpoint, ...] = (
 )
 
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in CATALOGUE}
+
+
+def _cost(endpoint: Endpoint) -> str:
+    if endpoint.kind is Kind.TOP:
+        return "1 per 1000 rows" if endpoint.odata else "1"
+    per = {"study": "study", "patient": "patient", "patient_visit": "patient visit"}
+    cost = f"1 per {per[endpoint.kind.value]}"
+    if endpoint.top_level_path:
+        cost = f"1 per 1000 rows (top-level), else {cost}"
+    return cost
+
+
+def markdown_table() -> str:
+    """The README's streams table, generated so that it cannot drift from the catalogue."""
+    lines = [
+        "| stream | endpoint | parent | key | change field (spec 8.5.12) | staging table "
+        "| default | requests | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in CATALOGUE:
+        key = ", ".join(k for k in ("instance_id", e.parent_key, "id") if k)
+        change = (
+            "lastUpdatedOn"
+            if e.name == "studies"
+            else ("found at run time" if e.odata else "none (full table)")
+        )
+        path = e.path.replace("/api/v1", "")
+        if e.top_level_path:
+            path += f" (or {e.top_level_path.replace('/api/v1', '')})"
+        lines.append(
+            f"| `{e.name}` | `{path}` | {e.parent_stream or ''} | {key} | {change} "
+            f"| `{e.staging_table}` | {'yes' if e.default_selected else 'no'} | {_cost(e)} "
+            f"| {e.note} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
