@@ -13,7 +13,9 @@ from cc_sandbox import endpoints as ep
 from cc_sandbox.app import App
 from cc_sandbox.timefmt import format_utc
 
-_MUTATION_KEYS = {"n", "ids", "same_timestamp", "backdate_seconds", "under", "parent_ids"}
+_MUTATION_KEYS = {
+    "n", "ids", "same_timestamp", "backdate_seconds", "under", "parent_ids", "kind",
+}
 
 
 def handle(app: App, method: str, path: str, body: bytes) -> tuple[int, Any]:

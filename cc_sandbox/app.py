@@ -181,7 +181,7 @@ class App:
         Returns:
             The number of the API request before which the mutation runs.
         """
-        if action not in ("update", "insert", "delete"):
+        if action not in ("update", "insert", "delete", "corrupt"):
             raise ValueError(f"unknown action {action!r}")
         if endpoint not in ep.BY_NAME:
             raise ValueError(f"unknown endpoint {endpoint!r}")

@@ -9,6 +9,7 @@ swaps it in, so readers take a reference without locking and never see half a ch
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import random
@@ -28,6 +29,10 @@ _YEAR = 365 * _DAY
 #: Every table gets at least this many rows, however small the scale.
 MIN_ROWS = 5
 PROFILES = ("spec", "plan")
+#: Ways :meth:`Tenant.corrupt` breaks a served record (see its docstring).
+CORRUPTIONS = ("no_id", "null_id", "string_id", "nul_chars", "huge", "bad_timestamp")
+#: Size of the text a ``huge`` corruption adds (bytes).
+HUGE_BYTES = 1_500_000
 
 #: Preview models that point at a record of another table (copied from it, not invented).
 REF_TABLES: dict[str, str] = {
@@ -181,6 +186,8 @@ class Tenant:
         self.tables: dict[str, Table] = {}
         self.previews: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._study_index: tuple[Any, dict[int, list[int]]] = (None, {})
+        #: Corrupted records: source table -> {rid: kind} (see ``corrupt``).
+        self._corrupted: dict[str, dict[int, str]] = {}
         self._generate()
         self.set_overrides(overrides or {})
 
@@ -277,7 +284,13 @@ class Tenant:
             doc = dict(doc)
             for name, style in fields:
                 doc[name] = self._format_change(row, style)
-        blob = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        served = doc
+        kind = self._corrupted.get(table, {}).get(row.rid) if self._corrupted else None
+        if kind is not None:
+            # Only the bytes on the wire are broken: filters and $orderby keep seeing the
+            # stored values, as when a server serialises a sound row badly.
+            served = _corrupted(doc, kind, table, self._change_fields.get(table, ()), row.rid)
+        blob = json.dumps(served, separators=(",", ":"), ensure_ascii=False).encode()
         row.cache = (gen, doc, blob)
         return doc, blob
 
@@ -576,16 +589,106 @@ class Tenant:
                     child.replace([r for r in child.rows if r.parent not in gone])
             return sorted(gone)
 
+    def corrupt(
+        self, endpoint: str, kind: str, n: int = 1, *, ids: list[int] | None = None
+    ) -> list[int]:
+        r"""Make ``n`` records (or ``ids``) arrive broken, for bad-data tests.
+
+        Kinds (the record's stored values, its change instant and filters are unchanged; only
+        what is served, and so ``truth``, is broken):
+
+        * ``no_id``: the id field is missing; ``null_id``: it is ``null``;
+        * ``string_id``: the numeric id is served as a string (``"123"``);
+        * ``nul_chars``: NUL (``\\u0000`` in the JSON) inside the first top-level string and
+          inside every string of nested objects and lists;
+        * ``huge``: a free-text field (or ``description``) holds ``HUGE_BYTES`` of text;
+        * ``bad_timestamp``: every change field reads ``31/12/2025 23:59:60 (local)``.
+
+        The corruption stays when the record is updated, until ``corrupt(kind="none")``.
+
+        Returns:
+            The ids of the corrupted records.
+        """
+        if kind not in (*CORRUPTIONS, "none"):
+            raise ValueError(f"unknown corruption {kind!r}; expected one of {CORRUPTIONS}")
+        with self.lock:
+            table = self._table_for_mutation(endpoint)
+            chosen = {r.rid for r in self._choose(table, n, ids)}
+            marks = self._corrupted.setdefault(table.spec.name, {})
+            for rid in chosen:
+                if kind == "none":
+                    marks.pop(rid, None)
+                else:
+                    marks[rid] = kind
+            # Fresh row objects: their render caches are empty and query caches see a new version.
+            table.replace(
+                [dataclasses.replace(r, cache=None) if r.rid in chosen else r for r in table.rows]
+            )
+            return sorted(chosen)
+
+    def corrupted(self, endpoint: str) -> dict[int, str]:
+        """Corrupted records of ``endpoint``'s table: ``{id: kind}``."""
+        return dict(self._corrupted.get(self._table_for_mutation(endpoint).spec.name, {}))
+
     def mutate(self, action: str, endpoint: str, **kwargs: Any) -> list[int]:
-        """Run ``update``, ``insert`` or ``delete`` by name (the admin API's entry point)."""
+        """Run ``update``, ``insert``, ``delete`` or ``corrupt`` by name (admin API, schedules)."""
         operations: dict[str, Callable[..., list[int]]] = {
             "update": self.update,
             "insert": self.insert,
             "delete": self.delete,
+            "corrupt": self.corrupt,
         }
         if action not in operations:
-            raise ValueError(f"unknown action {action!r}; expected update, insert or delete")
+            raise ValueError(
+                f"unknown action {action!r}; expected update, insert, delete or corrupt"
+            )
         return operations[action](endpoint, **kwargs)
+
+
+def _corrupted(
+    doc: Any, kind: str, table: str, change_fields: tuple[tuple[str, str], ...], rid: int
+) -> Any:
+    """A broken copy of the served record ``doc`` (see :meth:`Tenant.corrupt`)."""
+    if not isinstance(doc, dict):
+        return doc
+    out = dict(doc)
+    id_field = ep.BY_NAME[table].id_field or "id"
+    if kind == "no_id":
+        out.pop(id_field, None)
+    elif kind == "null_id":
+        out[id_field] = None
+    elif kind == "string_id":
+        if out.get(id_field) is not None:
+            out[id_field] = str(out[id_field])
+    elif kind == "nul_chars":
+        first = next((k for k, v in out.items() if isinstance(v, str) and v), None)
+        if first is not None:
+            out[first] = _with_nul(out[first])
+        out = {k: (_nul_nested(v) if isinstance(v, (dict, list)) else v) for k, v in out.items()}
+    elif kind == "huge":
+        key = next((k for k in _MUTABLE if k in out), "description")
+        words = " ".join(_WORDS)
+        out[key] = (f"huge record {rid}: " + words * (HUGE_BYTES // len(words) + 1))[:HUGE_BYTES]
+    elif kind == "bad_timestamp":
+        for name, _style in change_fields:
+            if name in out:
+                out[name] = "31/12/2025 23:59:60 (local)"
+    return out
+
+
+def _with_nul(text: str) -> str:
+    middle = len(text) // 2
+    return f"{text[:middle]}\x00{text[middle:]}"
+
+
+def _nul_nested(value: Any) -> Any:
+    if isinstance(value, str):
+        return _with_nul(value)
+    if isinstance(value, dict):
+        return {k: _nul_nested(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nul_nested(v) for v in value]
+    return value
 
 
 @functools.lru_cache(maxsize=512)

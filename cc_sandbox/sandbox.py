@@ -160,6 +160,10 @@ class Sandbox:
         """Remove ``n`` records and their path children; returns their ids."""
         return self.tenant.delete(endpoint, n, **kwargs)
 
+    def corrupt(self, endpoint: str, kind: str, n: int = 1, **kwargs: Any) -> list[int]:
+        """Serve ``n`` records broken (see :meth:`Tenant.corrupt`); returns their ids."""
+        return self.tenant.corrupt(endpoint, kind, n, **kwargs)
+
     def schedule(self, after_requests: int, action: str, endpoint: str, **kwargs: Any) -> int:
         """Mutate once ``after_requests`` more API requests are answered (mid-sync changes).
 
