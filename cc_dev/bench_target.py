@@ -81,15 +81,17 @@ def run(target: Path, config: dict, payload: str) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(config, f)
     start = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         [str(target), "--config", f.name],
         input=payload.encode(),
-        check=True,
+        check=False,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     elapsed = time.perf_counter() - start
     Path(f.name).unlink()
+    if proc.returncode:
+        sys.exit(f"target-postgres failed:\n{proc.stderr.decode()[-3000:]}")
     return elapsed
 
 
