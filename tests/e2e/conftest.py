@@ -22,10 +22,7 @@ from cc_dev.meltano_runner import Meltano
 def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
-        if (
-            Path(item.fspath).is_relative_to(here)
-            and item.fspath.basename != "test_meltano_project.py"
-        ):
+        if item.path.is_relative_to(here) and item.path.name != "test_meltano_project.py":
             item.add_marker(pytest.mark.e2e)
 
 
