@@ -47,7 +47,7 @@ def test_faults_429s_and_mutations_then_repair(tenant, pipeline):
     assert set(injected) == set(FAULTS), injected
     assert stats["throttled_429"] > 0
     assert first.retries > 0, first.tail()
-    state = pipe.state()
+    state = pipe.saved_state()
     assert not pipe.check_bookmarks(state), pipe.check_bookmarks(state)
     if not first.ok:
         # A failed run must say which request gave up.
