@@ -106,8 +106,9 @@ def test_bookmark_is_greatest_change_value_seen(sandbox, tmp_path):
 
 
 def test_child_state_stays_small_with_many_partitions(sandbox, tmp_path):
-    sb = sandbox(profile="plan", scale=0.07)  # about 11,000 studies
-    config = tap_config(sb)
+    sb = sandbox(profile="plan")
+    sb.insert("studies", n=10_000)
+    config = tap_config(sb, max_parallel_requests=8)
     catalog = catalog_selecting(config, {"study_notes"}, tmp_path)
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.stderr[-2000:]
