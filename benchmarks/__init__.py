@@ -1,0 +1,1 @@
+"""Benchmarks of tap-clinical-conductor against the fake tenant (``python -m benchmarks.bench``)."""
