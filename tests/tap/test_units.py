@@ -208,3 +208,13 @@ def test_catalogue_is_consistent():
     assert len(plan) == 20
     assert BY_NAME["study_notes"].staging_table == "fact_study_documents_staging"
     assert BY_NAME["queries"].path.endswith("/monitor-queries/odata")
+
+
+def test_readme_streams_table_is_the_catalogue():
+    from pathlib import Path
+
+    from tap_clinical_conductor.catalogue import markdown_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    begin, end = "<!-- streams-table:begin -->\n", "\n<!-- streams-table:end -->"
+    assert readme[readme.index(begin) + len(begin) : readme.index(end)] == markdown_table()
