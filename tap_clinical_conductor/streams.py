@@ -173,8 +173,12 @@ class CCStream(Stream):
 
     # -- change field, filter and bookmark -----------------------------------------------------
 
-    def _decide_change_field(self, sample: list) -> None:
-        """Fix the change field from config or a sample of records; downgrade if there is none."""
+    def _decide_change_field(self, sample: list, *, all_parents: bool = True) -> None:
+        """Fix the change field from config or a sample of records; downgrade if there is none.
+
+        ``all_parents`` is false when a per-parent read covers only changed parents: then even a
+        read without a lower bound is not the whole table and must not retire unseen rows.
+        """
         overrides = self.config.get("change_field_overrides") or {}
         if self.name in overrides:
             self.change_field = overrides[self.name]
@@ -193,9 +197,7 @@ class CCStream(Stream):
             self.logger.info("%s: change field %r", self.name, self.change_field)
         self.lower_bound = self._lower_bound()
         self._lower_text = to_bookmark(self.lower_bound) if self.lower_bound else None
-        self._whole_table = self.lower_bound is None and (
-            self.endpoint.parent_key is None or self.config.get("child_scope") != "changed_parents"
-        )
+        self._whole_table = self.lower_bound is None and all_parents
         if self._whole_table:
             self._start_version()
         self._decided = True
@@ -312,6 +314,9 @@ class CCStream(Stream):
         except EndpointUnavailable as exc:
             raise _ProbeUnavailable(f"{endpoint.parent_stream} listing", exc.status) from None
         ids = iter(parent_ids)
+        all_parents = self.config.get(
+            "child_scope"
+        ) != "changed_parents" or not self.stream_state.get("replication_key_value")
         progress = Progress(
             self.logger, self.name, len(parent_ids), lambda: self.cc.client.counters["requests"]
         )
@@ -335,7 +340,7 @@ class CCStream(Stream):
             answered += 1
             items = [i for p in pages for i in p.items]
             if not decided and (items or answered >= 25):
-                self._decide_change_field(items)
+                self._decide_change_field(items, all_parents=all_parents)
                 decided = True
             if decided:
                 n = 0
@@ -348,7 +353,7 @@ class CCStream(Stream):
             progress.step(0)
         else:
             if not decided:
-                self._decide_change_field([])
+                self._decide_change_field([], all_parents=all_parents)
             progress.log(final=True)
             self._activate_version()
             return
