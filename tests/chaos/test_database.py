@@ -7,9 +7,13 @@ the tables hold; the next run (database back) repairs everything. Uses a Postgre
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -32,7 +36,11 @@ def test_database_stopped_mid_run_fails_clearly_and_next_run_repairs(tenant, pip
     from cc_dev.pg import start_embedded, stop_embedded
 
     rng = random.Random(SEED)
-    data_dir = tmp_path / "pg"
+    # Not below pytest's basetemp: when run as root, the server runs as the `pgserver` user, and
+    # every pytest start (another session on the machine) makes `pytest-of-root` 0700 again.
+    holder = Path(tempfile.mkdtemp(prefix="cc-chaos-pg-"))
+    os.chmod(holder, 0o755)
+    data_dir = holder / "pg"
     pg, _ = start_embedded(data_dir)
     try:
         sb = tenant(latency_ms=15, jitter_ms=10)
@@ -58,3 +66,4 @@ def test_database_stopped_mid_run_fails_clearly_and_next_run_repairs(tenant, pip
         print(f"\ndatabase stopped at request {at}; failed in {outcome.seconds:.0f}s; repaired")
     finally:
         stop_embedded(data_dir)
+        shutil.rmtree(holder, ignore_errors=True)
