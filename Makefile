@@ -1,5 +1,6 @@
 # Developer commands. On a fresh clone with Python >= 3.10 and nothing else:
 #   make demo    virtualenv, install, meltano install, fake tenant + embedded PostgreSQL, the daily job
+#                (load, then dbt build of the marts in transform/), and the marts' row counts
 #   make test    the whole test suite (unit, sandbox, tap, dbt, end-to-end through meltano)
 # `make help` lists the rest.
 
@@ -17,12 +18,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install demo demo-reset test test-fast e2e lint bench-target sandbox \
-        pg-start pg-stop pg-status psql clean
+        pg-start pg-stop pg-status psql clean docs
 
 help:
-	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL"
-	@echo "                  (again: change the tenant, run incrementally)"
+	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL,"
+	@echo "                  dbt build included (again: change the tenant, run incrementally)"
 	@echo "make demo-reset   forget the demo's runs, warehouse and state"
+	@echo "make docs         dbt docs generate (transform/target/index.html) on the demo's warehouse"
 	@echo "make test         the whole suite, end-to-end tests included"
 	@echo "make test-fast    everything but the end-to-end tests"
 	@echo "make e2e          only the end-to-end tests (tests/e2e)"
@@ -57,6 +59,11 @@ demo: install
 
 demo-reset: venv
 	$(PY) -m cc_dev.demo --reset
+
+# dbt's documentation site of transform/, with the catalog of the demo's warehouse (or of
+# TARGET_POSTGRES_SQLALCHEMY_URL's server). Not while `make demo` runs.
+docs: install
+	$(PY) -m cc_dev.dbt_docs
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
 test: install

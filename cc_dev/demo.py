@@ -1,7 +1,8 @@
 """``make demo``: the daily job against the bundled fake tenant and an embedded PostgreSQL.
 
-First run: a full load of every default stream. Every later run first changes some data in the
-fake tenant, then runs the same job incrementally and shows how few requests that took.
+First run: a full load of every default stream, then dbt builds the marts (``transform/``). Every
+later run first changes some data in the fake tenant, then runs the same job incrementally and
+shows how few requests that took, and the marts with the new versions in their history.
 
 The tenant is rebuilt on each run from its seed; ``.sandbox/demo-runs`` counts the runs done, and
 that many rounds of changes (deterministic: seeded, on the tenant's own clock) are replayed before
@@ -24,11 +25,19 @@ import time
 from cc_dev import project_root
 from cc_dev.meltano_runner import DAILY_STATE_ID, Meltano
 from cc_dev.pg import postgres, stop_embedded
-from cc_dev.warehouse import compare_all, format_table, rows_written_since, table_counts
+from cc_dev.warehouse import (
+    compare_all,
+    format_table,
+    mart_summary,
+    rows_written_since,
+    table_counts,
+)
 
 SEED = 7
 SCALE = 0.001
 SCHEMA = "public"
+#: Where dbt (the daily job's dbt-postgres:build) puts the marts: the profile's default.
+DBT_SCHEMA = "analytics"
 
 
 def counter_file():  # noqa: ANN201
@@ -108,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             print("run 1: full load")
         sb.reset_stats()
         since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-        print("meltano run daily ...", flush=True)
+        print("meltano run daily (tap -> target-postgres -> dbt-postgres:build) ...", flush=True)
         result = meltano("run", "daily")
         if result.returncode:
             print(result.tail(80), file=sys.stderr)
@@ -119,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = table_counts(conn, SCHEMA)
             written = rows_written_since(conn, SCHEMA, since)
             checks = compare_all(conn, SCHEMA, sb)
+            marts = mart_summary(conn, DBT_SCHEMA)
         counter.write_text(f"{runs + 1}\n")
 
     staging = sorted(t for t in counts if t.endswith("_staging"))
@@ -133,12 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(format_table(rows, ("staging table", "rows", "written this run")))
     print()
+    if marts:
+        print(f"dbt marts (schema {DBT_SCHEMA}, rebuilt by the daily job's dbt-postgres:build):")
+        print(format_table([(n, f"{r:,}", note) for n, r, note in marts], ("mart", "rows", "")))
+        print()
+    else:
+        print(f"no dbt marts in schema {DBT_SCHEMA}: dbt-postgres:build did not run")
     ok = sum(c.ok for c in checks)
     print(
         f"requests to the tenant: {stats['requests']:,}  ({stats['bytes'] / 1e6:.1f} MB, "
         f"meltano run {result.seconds:.0f} s, demo {time.perf_counter() - started:.0f} s)"
     )
     print(f"staging tables equal to the tenant's data: {ok}/{len(checks)}")
+    n_marts = sum(1 for _, _, note in marts if not note)
+    print(
+        f"marts built by dbt: {n_marts} tables, {sum(r for _, r, note in marts if not note):,} rows"
+    )
     if args.child_scope == "changed_parents":
         print(
             "child_scope=changed_parents: per-study and per-patient-visit streams ask only the "
@@ -150,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {c.table}: {c.problems}")
     if runs == 0:
         print("\nRun `make demo` again: it changes the tenant and loads only what changed.")
-    return 0 if ok == len(checks) else 1
+    return 0 if ok == len(checks) and marts else 1
 
 
 def reset() -> int:

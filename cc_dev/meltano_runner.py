@@ -26,11 +26,15 @@ def bin_dir() -> Path:
 
 
 def plugins_installed(root: Path | None = None) -> bool:
-    """Whether ``meltano install`` has put the tap and the target in place."""
+    """Whether ``meltano install`` has put the tap, the target and dbt in place."""
     root = root or project_root()
     return all(
-        (root / ".meltano" / kind / name / "venv" / "bin" / name).exists()
-        for kind, name in (("extractors", "tap-clinical-conductor"), ("loaders", "target-postgres"))
+        (root / ".meltano" / kind / name / "venv" / "bin" / executable).exists()
+        for kind, name, executable in (
+            ("extractors", "tap-clinical-conductor", "tap-clinical-conductor"),
+            ("loaders", "target-postgres", "target-postgres"),
+            ("utilities", "dbt-postgres", "dbt_invoker"),
+        )
     )
 
 
@@ -63,7 +67,13 @@ class Meltano:
         log_dir: Path | None = None,
     ) -> None:
         self.root = project_root()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_CLINICAL_CONDUCTOR_")}
+        # The caller's own tap and dbt settings (a DBT_POSTGRES_HOST, a CC_TENANT_TIMEZONE) would
+        # send the run elsewhere: only the dev environment and the values below apply.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("TAP_CLINICAL_CONDUCTOR_", "DBT_", "CC_"))
+        }
         env.update(
             PATH=f"{bin_dir()}{os.pathsep}{env.get('PATH', '')}",
             MELTANO_ENVIRONMENT="dev",

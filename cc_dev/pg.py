@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import sys
@@ -139,9 +140,35 @@ def postgres(path: Path | None = None, *, keep_running: bool = False) -> Iterato
     try:
         yield pg
     finally:
-        # A server someone else started (make pg-start) keeps running.
-        if not keep_running and not was_running:
+        # A server someone else started (make pg-start) keeps running, and so does one that
+        # another live process attached to meanwhile (a test session while the demo runs): it
+        # would lose its warehouse mid-run.
+        if not keep_running and not was_running and not other_users(path):
             stop_embedded(path)
+
+
+def other_users(path: Path | None = None) -> list[int]:
+    """Live processes other than this one attached to the embedded server.
+
+    pgserver lists them in ``.handle_pids.json``; a process removes itself when it exits.
+    """
+    handles = (path or data_dir()) / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text() or "[]")
+    except (OSError, ValueError):
+        return []
+    alive = []
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            pass
+        alive.append(pid)
+    return alive
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,3 +187,27 @@ def format_table(rows: list[tuple], headers: tuple[str, ...]) -> str:
 
     sep = "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), sep, *[line(r) for r in cells[1:]]])
+
+
+def mart_summary(conn: psycopg.Connection, schema: str) -> list[tuple[str, int, str]]:
+    """The dbt marts of ``schema`` and their row counts, and the history views' versions.
+
+    Returns ``[(name, rows, note), ...]``: tables (note empty), then the Type 2 ``*_history``
+    views (note: current and closed versions). Empty if dbt never ran.
+    """
+    out: list[tuple[str, int, str]] = []
+    for name, kind in conn.execute(
+        "SELECT table_name, table_type FROM information_schema.tables "
+        "WHERE table_schema = %s ORDER BY table_type, table_name",
+        (schema,),
+    ).fetchall():
+        relation = f'"{schema}"."{name}"'
+        if kind == "BASE TABLE":
+            (rows,) = conn.execute(f"SELECT count(*) FROM {relation}").fetchone()
+            out.append((name, rows, ""))
+        elif name.endswith("_history"):
+            rows, current = conn.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE is_current) FROM {relation}"
+            ).fetchone()
+            out.append((name, rows, f"versions, {current:,} current, {rows - current:,} closed"))
+    return out

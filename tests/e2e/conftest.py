@@ -49,17 +49,32 @@ def sandbox(api_key):
 
 @pytest.fixture(scope="module")
 def e2e_schema(warehouse_server):
+    """Schema of the staging tables; dbt builds in ``<schema>_analytics`` (+ ``_staging``,
+    ``_snapshots``). All are dropped at the end unless CC_E2E_KEEP_SCHEMA is set."""
     schema = f"e2e_{secrets.token_hex(4)}"
     yield schema
     if not os.environ.get("CC_E2E_KEEP_SCHEMA"):
+        dbt = dbt_schema_of(schema)
         with warehouse_server.connect() as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            for name in (schema, dbt, f"{dbt}_staging", f"{dbt}_snapshots"):
+                conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def dbt_schema_of(e2e_schema: str) -> str:
+    """Where dbt puts the marts of a test module (DBT_POSTGRES_SCHEMA)."""
+    return f"{e2e_schema}_analytics"
+
+
+@pytest.fixture(scope="module")
+def dbt_schema(e2e_schema) -> str:
+    return dbt_schema_of(e2e_schema)
 
 
 @pytest.fixture(scope="module")
 def meltano(sandbox, api_key, warehouse_server, e2e_schema, e2e_dir, request) -> Meltano:
     logs = e2e_dir / f"logs-{request.module.__name__.rsplit('.', 1)[-1]}"
     logs.mkdir(exist_ok=True)
+    dbt_work = e2e_dir / f"dbt-{e2e_schema}"
     runner = Meltano(
         api_url=sandbox.base_url,
         api_key=api_key,
@@ -67,6 +82,13 @@ def meltano(sandbox, api_key, warehouse_server, e2e_schema, e2e_dir, request) ->
         schema=e2e_schema,
         system_db=e2e_dir / f"meltano-{e2e_schema}.db",
         log_dir=logs,
+        # dbt (the jobs' dbt-postgres:build): marts in a schema of the module, and its target and
+        # log folders outside transform/, so a demo or a dbt run by hand is not disturbed.
+        extra_env={
+            "DBT_POSTGRES_SCHEMA": dbt_schema_of(e2e_schema),
+            "DBT_TARGET_PATH": str(dbt_work / "target"),
+            "DBT_LOG_PATH": str(dbt_work / "logs"),
+        },
     )
     installed = runner.install()
     assert installed.returncode == 0, installed.tail()

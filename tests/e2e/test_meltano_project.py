@@ -110,11 +110,29 @@ def test_environments_jobs_and_schedules(project):
     dev = next(e for e in project["environments"] if e["name"] == "dev")
     dev_tap = dev["config"]["plugins"]["extractors"][0]["config"]
     assert dev_tap["tenant_timezone"] == "America/New_York"
+    dev_dbt = next(u for u in dev["config"]["plugins"]["utilities"] if u["name"] == "dbt-postgres")
+    assert dev_dbt["config"]["tenant_timezone"] == dev_tap["tenant_timezone"]
+    assert "host" not in dev_dbt["config"]  # the profile parses TARGET_POSTGRES_SQLALCHEMY_URL
     jobs = {j["name"]: j["tasks"] for j in project["jobs"]}
-    assert jobs["daily"][0] == "tap-clinical-conductor target-postgres"
-    assert jobs["weekly-full"] == ["tap-clinical-conductor--full-reload target-postgres"]
+    assert jobs["daily"] == ["tap-clinical-conductor target-postgres dbt-postgres:build"]
+    assert jobs["weekly-full"] == [
+        "tap-clinical-conductor--full-reload target-postgres dbt-postgres:build"
+    ]
     full = plugin(project, "extractors", "tap-clinical-conductor--full-reload")
     assert full["inherit_from"] == "tap-clinical-conductor"
     schedules = {s["job"]: s["interval"] for s in project["schedules"]}
     assert schedules["daily"] == "0 2 * * 1-6"
     assert schedules["weekly-full"] == "0 2 * * 0"
+
+
+def test_dbt_utility_is_included_and_its_settings_reach_dbt(project, project_root):
+    assert "./transform.meltano.yml" in project["include_paths"]
+    included = yaml.safe_load((project_root / "transform.meltano.yml").read_text())
+    dbt = next(u for u in included["plugins"]["utilities"] if u["name"] == "dbt-postgres")
+    envs = {s["name"]: s.get("env") for s in dbt["settings"]}
+    # The variables transform/ reads (profiles.yml, macros/cc_timestamps.sql).
+    assert envs["tenant_timezone"] == "CC_TENANT_TIMEZONE"
+    assert envs["schema"] == "DBT_POSTGRES_SCHEMA"
+    assert {"build", "docs-generate", "mart-counts"} <= set(dbt["commands"])
+    tz_macro = (project_root / "transform" / "macros" / "cc_timestamps.sql").read_text()
+    assert "env_var('CC_TENANT_TIMEZONE'" in tz_macro

@@ -1,18 +1,24 @@
-"""`meltano run tap-clinical-conductor target-postgres` into PostgreSQL, checked against the tenant.
+"""`meltano run tap-clinical-conductor target-postgres dbt-postgres:build` into PostgreSQL, checked
+against the tenant.
 
 1. A first run (no state) loads every default stream: each staging table equals the sandbox's
-   truth (keys, count, data).
-2. The tenant changes; a second run loads only what changed (the sandbox's counters and the
-   warehouse's _sdc_received_at show it) and the tables equal the new truth.
+   truth (keys, count, data); dbt builds the marts, which equal the truth too (row counts and typed
+   values, naive datetimes read in the dev environment's America/New_York).
+2. The tenant changes; a second run (the `daily` job: load, then dbt build) loads only what changed
+   (the sandbox's counters and the warehouse's _sdc_received_at show it), the tables and the marts
+   equal the new truth, and each changed study has a second version in its Type 2 history.
 3. `meltano state get` shows the bookmarks.
-4. `meltano state clear` and a run reload everything, with no duplicate key.
-5. The `weekly-full` job reloads everything without touching the daily bookmarks.
+4. `meltano state clear` and a run (load only) reload everything, with no duplicate key.
+5. The `weekly-full` job reloads everything without touching the daily bookmarks, and its dbt
+   build leaves marts equal to the truth and the history without new versions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +30,12 @@ from cc_dev.warehouse import (
     rows_written_since,
     table_counts,
 )
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "transform"))
+from mart_checks import check_marts  # noqa: E402
+
+#: The dev environment's tenant time zone (meltano.yml: the tap's and dbt-postgres' settings).
+DEV_TZ = "America/New_York"
 
 #: Top-level streams that read by change field in the `plan` profile (bookmarked, filtered).
 INCREMENTAL_TOP = ("studies", "patients", "patient_visits", "appointments", "elements", "staff")
@@ -45,9 +57,12 @@ def mutate(sb) -> None:
 class Pipeline:
     """The module's sequence of runs, each done once and remembered."""
 
-    def __init__(self, sb, meltano, pg, schema):
+    def __init__(self, sb, meltano, pg, schema, dbt_schema):
         self.sb, self.meltano, self.pg, self.schema = sb, meltano, pg, schema
+        self.dbt_schema = dbt_schema
         self.runs: dict[str, dict] = {}
+        #: The studies as the tenant served them before the changes of the incremental run.
+        self.studies_before: dict[int, dict] = {}
 
     def _run(self, name: str, *blocks: str) -> dict:
         if name not in self.runs:
@@ -69,11 +84,12 @@ class Pipeline:
         return self.runs[name]
 
     def first(self) -> dict:
-        return self._run("first", "tap-clinical-conductor", "target-postgres")
+        return self._run("first", "tap-clinical-conductor", "target-postgres", "dbt-postgres:build")
 
     def incremental(self) -> dict:
         self.first()
         if "incremental" not in self.runs:
+            self.studies_before = {r["data"]["id"]: r["data"] for r in self.sb.truth("studies")}
             mutate(self.sb)
         return self._run("incremental", "daily")
 
@@ -105,6 +121,20 @@ class Pipeline:
         ]
         assert not bad, "staging tables differ from the tenant:\n" + "\n".join(bad)
 
+    def assert_marts_equal_to_truth(self) -> None:
+        with self.pg.connect() as conn:
+            problems = check_marts(conn, self.sb.truth, tz=DEV_TZ, schema=self.dbt_schema)
+        assert not problems, "marts differ from the tenant:\n" + "\n".join(problems[:40])
+
+    def study_versions(self) -> dict[int, tuple[int, int]]:
+        """study id -> (versions, current versions) in the Type 2 history."""
+        with self.pg.connect() as conn:
+            rows = conn.execute(
+                f"select study_id, count(*), count(*) filter (where is_current) "
+                f"from {self.dbt_schema}.dim_studies_history group by study_id"
+            ).fetchall()
+        return {sid: (n, current) for sid, n, current in rows}
+
     def assert_no_duplicate_keys(self) -> None:
         with self.pg.connect() as conn:
             dups = {
@@ -116,8 +146,8 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(sandbox, meltano, warehouse_server, e2e_schema) -> Pipeline:
-    return Pipeline(sandbox, meltano, warehouse_server, e2e_schema)
+def pipeline(sandbox, meltano, warehouse_server, e2e_schema, dbt_schema) -> Pipeline:
+    return Pipeline(sandbox, meltano, warehouse_server, e2e_schema, dbt_schema)
 
 
 def test_first_run_loads_every_staging_table_equal_to_the_tenant(pipeline):
@@ -130,6 +160,15 @@ def test_first_run_loads_every_staging_table_equal_to_the_tenant(pipeline):
     assert run["counts"]["fact_study_documents_staging"] > 0  # study_notes, as the plan says
     pipeline.assert_equal_to_truth()
     pipeline.assert_no_duplicate_keys()
+
+
+def test_first_run_builds_marts_equal_to_the_tenant(pipeline):
+    pipeline.first()
+    pipeline.assert_marts_equal_to_truth()
+    # One version per study in the history, all current.
+    versions = pipeline.study_versions()
+    assert len(versions) == len(pipeline.sb.truth("studies"))
+    assert set(versions.values()) == {(1, 1)}
 
 
 def test_staging_tables_have_record_columns_data_jsonb_and_sdc_metadata(pipeline):
@@ -178,6 +217,24 @@ def test_second_run_is_incremental_and_equal_to_the_changed_tenant(pipeline):
             assert rewritten < max(10, total // 2), (table, rewritten, total)
 
 
+def test_daily_job_rebuilds_marts_and_keeps_the_history_of_changed_studies(pipeline):
+    pipeline.incremental()
+    pipeline.assert_marts_equal_to_truth()
+    now = {r["data"]["id"]: r["data"] for r in pipeline.sb.truth("studies")}
+    changed = {sid for sid, data in now.items() if pipeline.studies_before.get(sid) != data}
+    assert changed, "mutate() changed no study"
+    versions = pipeline.study_versions()
+    # A study updated in the tenant between the runs: 2 versions, 1 current; the others: 1.
+    assert {sid: versions.get(sid) for sid in changed} == {sid: (2, 1) for sid in changed}
+    assert {v for sid, v in versions.items() if sid not in changed} == {(1, 1)}
+    with pipeline.pg.connect() as conn:
+        closed = conn.execute(
+            f"select count(*) from {pipeline.dbt_schema}.dim_studies_history "
+            "where not is_current and valid_to > valid_from"
+        ).fetchone()[0]
+    assert closed == len(changed)
+
+
 def test_state_get_shows_a_bookmark_per_incremental_stream(pipeline):
     state = pipeline.state_get()
     bookmarks = state["singer_state"]["bookmarks"]
@@ -200,8 +257,12 @@ def test_state_clear_then_run_reloads_fully_without_duplicate_keys(pipeline):
 
 def test_weekly_full_job_reloads_everything_and_keeps_daily_bookmarks(pipeline):
     before = pipeline.state_get()
+    versions_before = pipeline.study_versions()
     run = pipeline.weekly_full()
     pipeline.assert_equal_to_truth()
     pipeline.assert_no_duplicate_keys()
     assert run["written"]["dim_patients_staging"] == run["counts"]["dim_patients_staging"]
     assert pipeline.state_get() == before
+    # Its dbt build: marts equal to the truth; reloading unchanged records adds no version.
+    pipeline.assert_marts_equal_to_truth()
+    assert pipeline.study_versions() == versions_before

@@ -196,3 +196,18 @@ def test_round2_incremental(built):
         "select is_deleted from analytics_staging.stg_cc__patients where instance_id = %s and patient_id = 202",
         A,
     ) == [(True,)]
+
+
+def test_docs_generate(built):
+    """`dbt docs generate` (make docs / meltano invoke dbt-postgres:docs-generate) works: the site
+    and a catalog with the marts' typed columns."""
+    import json
+
+    proc = dbt_runner.run_dbt("docs", "generate", env=built["env"])
+    target = Path(built["env"]["DBT_TARGET_PATH"])
+    assert (target / "index.html").exists(), proc.stdout[-2000:]
+    nodes = json.loads((target / "catalog.json").read_text())["nodes"]
+    studies = nodes["model.clinical_conductor.dim_studies"]
+    assert studies["metadata"]["schema"] == "analytics"
+    assert studies["columns"]["created_at"]["type"] == "timestamp with time zone"
+    assert "snapshot.clinical_conductor.snap_studies" in nodes
