@@ -51,21 +51,72 @@ class RequestFailed(CCError):
     """A request that kept failing after every retry, or failed in a way retries cannot fix."""
 
 
-@dataclass(frozen=True)
 class Page:
     """One response, whatever its shape.
 
+    Records stay undecoded (``msgspec.Raw``, slices of the body) until somebody asks: a stream
+    reads only the few fields it needs and passes the rest through byte for byte, which is most of
+    what makes the tap fast. ``items`` decodes them all on first use.
+
     Attributes:
-        items: The records.
+        raw: The records' JSON, undecoded.
         next_link: The server's link to the next page, if it gave one.
         count: The total the server reported (``$count=true``), if any.
         has_nul: Whether the body contains an escaped NUL character somewhere.
     """
 
-    items: list
-    next_link: str | None
-    count: int | None
-    has_nul: bool = False
+    __slots__ = ("_items", "count", "has_nul", "next_link", "raw")
+
+    def __init__(
+        self,
+        items: list | None = None,
+        next_link: str | None = None,
+        count: int | None = None,
+        has_nul: bool = False,
+        *,
+        raw: list[msgspec.Raw] | None = None,
+    ) -> None:
+        self._items = items
+        self.raw = raw
+        self.next_link = next_link
+        self.count = count
+        self.has_nul = has_nul
+
+    @property
+    def items(self) -> list:
+        """The records as Python objects."""
+        if self._items is None:
+            self._items = [_ANY.decode(r) for r in self.raw or ()]
+        return self._items
+
+    def item(self, index: int) -> object:
+        """One record as a Python object, without decoding the others."""
+        if self._items is not None:
+            return self._items[index]
+        return _ANY.decode((self.raw or [])[index])
+
+    def __len__(self) -> int:
+        return len(self._items) if self._items is not None else len(self.raw or ())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return (self.items, self.next_link, self.count) == (
+            other.items,
+            other.next_link,
+            other.count,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Page({len(self)} records, next_link={self.next_link!r}, count={self.count!r})"
+
+
+_ANY = msgspec.json.Decoder()
+_TOP = msgspec.json.Decoder(list[msgspec.Raw] | dict[str, msgspec.Raw])
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_SHAPES = (("items", "nextpagelink", "count"), ("value", "@odata.nextlink", "@odata.count"))
 
 
 def parse_page(payload: object, *, has_nul: bool = False) -> Page:
@@ -80,10 +131,7 @@ def parse_page(payload: object, *, has_nul: bool = False) -> Page:
         return Page(payload, None, None, has_nul)
     if isinstance(payload, dict):
         lowered = {k.lower(): v for k, v in payload.items()}
-        for items_key, link_key, count_key in (
-            ("items", "nextpagelink", "count"),
-            ("value", "@odata.nextlink", "@odata.count"),
-        ):
+        for items_key, link_key, count_key in _SHAPES:
             items = lowered.get(items_key)
             if isinstance(items, list):
                 count = lowered.get(count_key)
@@ -95,6 +143,38 @@ def parse_page(payload: object, *, has_nul: bool = False) -> Page:
                 )
         return Page([payload], None, None, has_nul)
     raise RequestFailed(f"unexpected JSON of type {type(payload).__name__}")
+
+
+def parse_body(body: bytes) -> Page:
+    """``parse_page`` for a response body, leaving the records undecoded.
+
+    Raises:
+        msgspec.DecodeError: The body is not JSON (or is cut short).
+        RequestFailed: The JSON is neither a list nor an object.
+    """
+    has_nul = b"\\u0000" in body
+    try:
+        top = _TOP.decode(body)
+    except msgspec.ValidationError:
+        raise RequestFailed("unexpected JSON: neither a list nor an object") from None
+    if isinstance(top, list):
+        return Page(raw=top, has_nul=has_nul)
+    lowered = {k.lower(): v for k, v in top.items()}
+    for items_key, link_key, count_key in _SHAPES:
+        if items_key in lowered:
+            try:
+                records = _RAW_LIST.decode(lowered[items_key])
+            except msgspec.ValidationError:
+                continue
+            link = _ANY.decode(lowered[link_key]) if link_key in lowered else None
+            count = _ANY.decode(lowered[count_key]) if count_key in lowered else None
+            return Page(
+                raw=records,
+                next_link=link if isinstance(link, str) else None,
+                count=count if isinstance(count, int) else None,
+                has_nul=has_nul,
+            )
+    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
 
 
 class RateLimiter:
@@ -290,11 +370,9 @@ class CCClient:
         if "html" in kind.lower() or body.lstrip()[:1] == b"<":
             raise _Retryable(f"an HTML page instead of JSON ({len(body)} bytes)")
         try:
-            payload = msgspec.json.decode(body)
+            return parse_body(body)
         except msgspec.DecodeError:
             raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes)") from None
-        try:
-            return parse_page(payload, has_nul=b"\\u0000" in body)
         except RequestFailed as exc:
             raise RequestFailed(f"GET {shown}: {exc}") from None
 

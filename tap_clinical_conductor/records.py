@@ -150,22 +150,27 @@ def build_record(
     change_field: str | None,
     tenant_tz: dt.tzinfo,
     scrub_nul: bool = False,
+    data: object = None,
 ) -> dict:
     """Build the staging record for one API object.
 
-    ``scrub_nul`` is decided once per response (a byte search of the body), not per record.
+    ``item`` is the object, or only the fields the key and change value need when ``data``
+    carries the object itself (undecoded JSON, passed through untouched). ``scrub_nul`` is decided
+    once per response (a byte search of the body), not per record.
 
     Raises:
         BadRecord: The object cannot be keyed.
     """
     rid = record_id(endpoint, item)
-    data = item if isinstance(item, dict) else {"value": item}
-    if scrub_nul:
-        data = t.cast("dict", strip_nul(data))
+    if data is None:
+        data = item if isinstance(item, dict) else {"value": item}
+        data = JSONObject(t.cast("dict", strip_nul(data)) if scrub_nul else data)
     record: dict[str, object] = {"instance_id": instance_id}
     if endpoint.parent_key:
         record[endpoint.parent_key] = parent_id
     record["id"] = rid
-    record["modifiedDate"] = change_value(data, change_field, tenant_tz)
-    record["data"] = JSONObject(data)
+    record["modifiedDate"] = (
+        change_value(item, change_field, tenant_tz) if isinstance(item, dict) else None
+    )
+    record["data"] = data
     return record

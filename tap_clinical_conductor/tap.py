@@ -78,12 +78,14 @@ class FastWriter(MsgSpecWriter):
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
 
-    def write_record(self, stream: str, record: dict, version: int | None) -> None:
+    def write_record(
+        self, stream: str, record: dict, version: int | None, extracted_at: dt.datetime
+    ) -> None:
         """Write one RECORD line without building a message object (the tap's hot path)."""
         line: dict[str, object] = {"type": "RECORD", "stream": stream, "record": record}
         if version is not None:
             line["version"] = version
-        line["time_extracted"] = dt.datetime.now(dt.timezone.utc)
+        line["time_extracted"] = extracted_at
         self._encoder.encode_into(line, self._buffer)
         self._buffer.extend(b"\n")
         sys.stdout.buffer.write(self._buffer)
@@ -261,7 +263,8 @@ class TapClinicalConductor(Tap):
                 timeout=float(config.get("request_timeout_seconds", 60)),
                 max_retries=int(config.get("max_retries", 5)),
                 backoff_base=float(config.get("backoff_base_seconds", 1.0)),
-                max_requests_per_second=config.get("max_requests_per_second", 8),
+                # JSON numbers with a fraction arrive as Decimal; the limiter does float maths.
+                max_requests_per_second=_float_or_none(config.get("max_requests_per_second", 8)),
             )
         )
 
@@ -275,18 +278,20 @@ class TapClinicalConductor(Tap):
         """Zone of the API's naive datetimes."""
         return zone(self.config.get("tenant_timezone", "UTC"))
 
-    def write_record(self, stream: str, record: dict, version: int | None) -> None:
-        """Write a RECORD message for ``stream`` straight to stdout."""
+    def write_record(
+        self, stream: str, record: dict, version: int | None, extracted_at: dt.datetime
+    ) -> None:
+        """Write a RECORD message for ``stream`` straight to stdout.
+
+        ``extracted_at`` is the time the record's page arrived (one clock read per page).
+        """
         writer = self.message_writer
         if isinstance(writer, FastWriter):
-            writer.write_record(stream, record, version)
+            writer.write_record(stream, record, version, extracted_at)
         else:
             self.write_message(
                 RecordMessage(
-                    stream=stream,
-                    record=record,
-                    version=version,
-                    time_extracted=dt.datetime.now(dt.timezone.utc),
+                    stream=stream, record=record, version=version, time_extracted=extracted_at
                 )
             )
 
@@ -376,6 +381,10 @@ class TapClinicalConductor(Tap):
                     ids.append(value)
         self.logger.info("Listed %d %s ids for per-parent streams", len(ids), parent_name)
         return ids
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ UTC = dt.timezone.utc
 
 # .NET serialises up to 7 fractional digits; Python parses at most 6.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_UTC_TEXT = re.compile(
+    r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)"
+    r"(?:\.(\d{1,7}))?(Z|\+00:00)?\Z"
+)
 
 
 class TimestampError(ValueError):
@@ -79,7 +83,16 @@ def to_bookmark(instant: dt.datetime) -> str:
 
 
 def normalise(value: object, tenant_tz: dt.tzinfo) -> str:
-    """Normalise an API datetime to the bookmark format (about 2 µs: it runs per record)."""
+    """Normalise an API datetime to the bookmark format (1–2 µs: it runs per record)."""
+    # Already UTC (or naive in a UTC tenant): only the text changes, no datetime maths. Days
+    # after the 28th take the slow path, which knows how long each month is.
+    if (
+        isinstance(value, str)
+        and (match := _UTC_TEXT.match(value))
+        and (match.group(3) or tenant_tz is UTC)
+        and value[8:10] <= "28"
+    ):
+        return f"{match.group(1)}.{(match.group(2) or '').ljust(6, '0')[:6]}+00:00"
     parsed = _parse(value)
     offset = parsed.utcoffset()
     if offset is None:

@@ -218,3 +218,19 @@ def test_readme_streams_table_is_the_catalogue():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     begin, end = "<!-- streams-table:begin -->\n", "\n<!-- streams-table:end -->"
     assert readme[readme.index(begin) + len(begin) : readme.index(end)] == markdown_table()
+
+
+@pytest.mark.parametrize("value", ["2024-02-30T10:15:00Z", "2024-13-01T00:00:00", "yesterday"])
+def test_impossible_datetimes_are_refused(value):
+    from tap_clinical_conductor.timestamps import UTC, TimestampError
+
+    with pytest.raises(TimestampError):
+        normalise(value, UTC)
+
+
+def test_fast_and_slow_paths_agree():
+    from tap_clinical_conductor.timestamps import UTC, parse_datetime, to_bookmark
+
+    for value in ("2024-01-15T10:15:00Z", "2024-01-28T23:59:59.1234567", "2024-01-31T00:00:00Z"):
+        for tz in (UTC, NY):
+            assert normalise(value, tz) == to_bookmark(parse_datetime(value, tz))
