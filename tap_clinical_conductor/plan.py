@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    rate = tap.config.get("max_requests_per_second") or 8
+    rate = float(tap.config.get("max_requests_per_second") or 8)
     print(f"{'stream':34} {'kind':14} {'rows/parents':>12} {'requests':>10} {'hours':>8}")
     for row in rows:
         size = row.get("rows", row.get("parents"))

@@ -37,6 +37,10 @@ if t.TYPE_CHECKING:
 
 MAX_PAGE_SIZE = 1000
 
+# Numbers may also arrive as text: Meltano 4.4 cannot pass a `decimal` setting from an environment
+# variable (it fails to serialise the Decimal), so meltano.yml declares them as strings.
+_NUMBER = th.CustomType({"type": ["number", "string"], "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*$"})
+
 
 def _enc_hook(obj: object) -> object:
     return obj.value if isinstance(obj, JSONObject) else enc_hook(obj)
@@ -143,7 +147,7 @@ class TapClinicalConductor(Tap):
         ),
         th.Property(
             "request_timeout_seconds",
-            th.NumberType,
+            _NUMBER,
             default=60,
             description="Timeout of one HTTP request.",
         ),
@@ -155,7 +159,7 @@ class TapClinicalConductor(Tap):
         ),
         th.Property(
             "backoff_base_seconds",
-            th.NumberType,
+            _NUMBER,
             default=1.0,
             description="First retry wait; doubles each retry (with jitter), at most 60 s.",
         ),
@@ -186,7 +190,7 @@ class TapClinicalConductor(Tap):
         ),
         th.Property(
             "max_requests_per_second",
-            th.NumberType,
+            _NUMBER,
             default=8,
             description="Shared rate limit of all requests of the run.",
         ),
@@ -241,7 +245,7 @@ class TapClinicalConductor(Tap):
         if unknown:
             errors.append(f"change_field_overrides names unknown streams: {', '.join(unknown)}")
         for key in ("max_requests_per_second", "max_parallel_requests", "request_timeout_seconds"):
-            if key in config and config[key] is not None and config[key] <= 0:
+            if key in config and config[key] is not None and float(config[key]) <= 0:
                 errors.append(f"{key} must be positive")
         return errors
 
@@ -260,10 +264,10 @@ class TapClinicalConductor(Tap):
                 base_url=str(config["api_url"]).rstrip("/"),
                 api_key=str(config["api_key"]),
                 api_key_header=config.get("api_key_header", "CCAPIKey"),
-                timeout=float(config.get("request_timeout_seconds", 60)),
+                timeout=float(config.get("request_timeout_seconds") or 60),
                 max_retries=int(config.get("max_retries", 5)),
-                backoff_base=float(config.get("backoff_base_seconds", 1.0)),
-                # JSON numbers with a fraction arrive as Decimal; the limiter does float maths.
+                backoff_base=float(config.get("backoff_base_seconds") or 1.0),
+                # Decimal (JSON fractions) or text (Meltano): the limiter does float maths.
                 max_requests_per_second=_float_or_none(config.get("max_requests_per_second", 8)),
             )
         )

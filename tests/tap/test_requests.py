@@ -118,3 +118,17 @@ def test_bad_config_is_refused_before_any_request(config, message):
         make_tap(config)
     assert any(message in e for e in info.value.errors)
     assert "secret-key" not in " ".join(info.value.errors)
+
+
+@pytest.mark.parametrize("value", ["2.5", 2.5, 10])
+def test_rates_may_be_numbers_or_numeric_text(value):
+    tap = make_tap({"max_requests_per_second": value, "backoff_base_seconds": "0.5"})
+    assert tap.client.limiter.rate == float(value)
+    assert tap.client.settings.backoff_base == 0.5
+
+
+def test_non_numeric_rate_is_refused():
+    from singer_sdk.exceptions import ConfigValidationError
+
+    with pytest.raises(ConfigValidationError):
+        make_tap({"max_requests_per_second": "fast"})
