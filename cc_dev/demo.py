@@ -5,10 +5,10 @@ later run first changes some data in the fake tenant, then runs the same job inc
 shows how few requests that took, and the marts with the new versions in their history.
 
 The tenant is rebuilt on each run from its seed; ``.sandbox/demo-runs`` counts the runs done, and
-that many rounds of changes (deterministic: seeded, on the tenant's own clock) are replayed before
-the new round, so the tenant continues where the last demo left it. The warehouse (``.pgdata``) and
-Meltano's state (``.meltano/meltano.db``, environment ``dev``) persist between runs.
-``python -m cc_dev.demo --reset`` (``make demo-reset``) starts over.
+the rounds of changes of the runs after the first (deterministic: seeded, on the tenant's own
+clock) are replayed before the new round, so the tenant continues where the last demo left it.
+The warehouse (``.pgdata``) and Meltano's state (``.meltano/meltano.db``, environment ``dev``)
+persist between runs. ``python -m cc_dev.demo --reset`` (``make demo-reset``) starts over.
 """
 
 from __future__ import annotations
@@ -105,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         if runs and not loaded_before:
             print("the warehouse is empty but Meltano has state: clearing it for a full load")
             meltano("state", "clear", "--force", DAILY_STATE_ID)
-        for r in range(1, runs + 1):  # the tenant as the last demo left it
+        # The tenant as the last demo left it: run 1 loaded it unchanged, run k (k >= 2) after
+        # rounds 1 .. k-1. Then this run's round.
+        for r in range(1, runs):
             changes(sb, r)
         if runs:
-            changes(sb, runs + 1)
+            changes(sb, runs)
             print(
                 f"run {runs + 1}: changed the tenant (2 studies, 5+2 patients, 8 patient visits, "
                 "6 appointments, 3 subjects, 2 study notes, 4 visit elements); incremental run"
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if marts:
         print(f"dbt marts (schema {DBT_SCHEMA}, rebuilt by the daily job's dbt-postgres:build):")
-        print(format_table([(n, f"{r:,}", note) for n, r, note in marts], ("mart", "rows", "")))
+        mart_rows = [(n, f"{r:,}", note) for n, r, note in marts]
+        print(format_table(mart_rows, ("mart", "rows", "history")))
         print()
     else:
         print(f"no dbt marts in schema {DBT_SCHEMA}: dbt-postgres:build did not run")
