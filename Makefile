@@ -17,7 +17,7 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK := true
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install demo demo-reset test test-fast e2e lint bench-target sandbox \
+.PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target soak sandbox \
         pg-start pg-stop pg-status psql clean docs
 
 help:
@@ -31,6 +31,8 @@ help:
 	@echo "make install      virtualenv + project + meltano install"
 	@echo "make sandbox      serve the fake tenant on 127.0.0.1:8642 (dev environment's api_url)"
 	@echo "make pg-start / pg-stop / pg-status / psql   the embedded PostgreSQL in .pgdata"
+	@echo "make bench        fan-out vs the rate-limit floor, records/s, memory (BENCH_ARGS=--quick)"
+	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
 	@echo "make lint         ruff"
 	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
@@ -77,10 +79,16 @@ e2e: install
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check cc_dev tests/e2e tests/conftest.py
+	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests
 
 bench-target: install
 	$(PY) -m cc_dev.bench_target
+
+bench: install
+	$(PY) -m benchmarks.bench $(BENCH_ARGS)
+
+soak: install
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 # --- services for running meltano by hand --------------------------------------------------
 sandbox: venv
