@@ -147,6 +147,7 @@ class CCStream(Stream):
         self._direct: bool | None = None
         self._keys: t.Callable[[msgspec.Raw], dict | None] | None = None
         self._max_seen: str | None = None
+        self._missing_status = 404
         self._extracted_at = dt.datetime.now(dt.timezone.utc)
 
     # -- SDK hooks -----------------------------------------------------------------------------
@@ -392,59 +393,13 @@ class CCStream(Stream):
             parent_ids = self.cc.parent_ids(self, endpoint.parent_stream or "")
         except EndpointUnavailable as exc:
             raise _ProbeUnavailable(f"{endpoint.parent_stream} listing", exc.status) from None
-        ids = iter(parent_ids)
-        all_parents = self.config.get(
-            "child_scope"
-        ) != "changed_parents" or not self.stream_state.get("replication_key_value")
+        all_parents = self.config.get("child_scope") != "changed_parents" or not (
+            self.stream_state.get("replication_key_value")
+        )
         progress = Progress(
             self.logger, self.name, len(parent_ids), lambda: self.cc.client.counters["requests"]
         )
-        decided = False
-        missing = 0
-        answered = 0
-        # Sequential until one partition shows whether there is a change field: the filter of
-        # every later request depends on it.
-        for parent_id in ids:
-            try:
-                pages = list(self.cc.pages(self, self._path(parent_id)))
-            except EndpointUnavailable as exc:
-                progress.step(0)
-                if answered == 0:
-                    missing += 1
-                    if missing >= MISSING_AFTER:
-                        raise _ProbeUnavailable(endpoint.path, exc.status) from None
-                else:
-                    self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
-                continue
-            answered += 1
-            items = [i for p in pages for i in p.items]
-            if not decided and (items or answered >= 25):
-                self._decide_change_field(items, all_parents=all_parents)
-                decided = True
-            if decided:
-                n = 0
-                for page in pages:
-                    for record in self._records(page, parent_id, None):
-                        n += 1
-                        yield record
-                progress.step(n)
-                break
-            progress.step(0)
-        else:
-            if not decided:
-                self._decide_change_field([], all_parents=all_parents)
-            progress.log(final=True)
-            self._activate_version()
-            return
-
-        def fetch(parent_id: int) -> list[Page] | None:
-            try:
-                return list(self.cc.pages(self, self._path(parent_id)))
-            except EndpointUnavailable:
-                return None
-
-        workers = int(self.config.get("max_parallel_requests", 4))
-        for parent_id, pages in ordered_map(fetch, ids, workers):
+        for parent_id, pages in self._partitions(iter(parent_ids), all_parents=all_parents):
             if pages is None:
                 self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
                 progress.step(0)
@@ -457,6 +412,45 @@ class CCStream(Stream):
             progress.step(n)
         progress.log(final=True)
         self._activate_version()
+
+    def _partitions(
+        self, ids: t.Iterator[int], *, all_parents: bool
+    ) -> t.Iterator[tuple[int, list[Page] | None]]:
+        """Each parent's pages (``None`` for a parent gone since the listing), in parent order.
+
+        Sequential until one partition shows whether there is a change field (every later
+        request's filter depends on it), then on the worker pool. An endpoint whose first
+        ``MISSING_AFTER`` parents all answer 404 does not exist: a few requests, not one per parent.
+        """
+        missing = answered = 0
+        for parent_id in ids:
+            pages = self._fetch_partition(parent_id)
+            if pages is None:
+                missing += 1
+                if not answered and missing >= MISSING_AFTER:
+                    raise _ProbeUnavailable(self.endpoint.path, self._missing_status)
+                yield parent_id, None
+                continue
+            answered += 1
+            items = [item for page in pages for item in page.items]
+            if items or answered >= 25:
+                self._decide_change_field(items, all_parents=all_parents)
+                yield parent_id, pages
+                break
+            yield parent_id, pages
+        else:
+            self._decide_change_field([], all_parents=all_parents)
+            return
+        workers = int(self.config.get("max_parallel_requests", 4))
+        yield from ordered_map(self._fetch_partition, ids, workers)
+
+    def _fetch_partition(self, parent_id: int) -> list[Page] | None:
+        """All pages of one parent; runs on worker threads (HTTP and parsing only)."""
+        try:
+            return list(self.cc.pages(self, self._path(parent_id)))
+        except EndpointUnavailable as exc:
+            self._missing_status = exc.status
+            return None
 
     def _path(self, parent_id: int) -> str:
         return self.endpoint.path.replace(
