@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import msgspec
 import requests
+import urllib3
 
 LOGGER = logging.getLogger("tap_clinical_conductor")
 
@@ -302,15 +303,21 @@ class CCClient:
             self.limiter.acquire()
             self.count("requests")
             try:
-                response = self._session().get(url, timeout=self.settings.timeout)
-                problem = self._check(response, shown)
-                if problem is None:
-                    return self._decode(response, shown)
+                # stream=True and one raw read: requests' chunked `.content` costs 2 ms of CPU
+                # per 600 kB page, as much as the tap spends on the page's records.
+                response = self._session().get(url, timeout=self.settings.timeout, stream=True)
+                try:
+                    problem = self._check(response, shown)
+                    if problem is None:
+                        return self._decode(response, _read_body(response), shown)
+                finally:
+                    response.close()
             except (
                 requests.ConnectionError,
                 requests.Timeout,
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
+                urllib3.exceptions.HTTPError,
             ) as exc:
                 problem = _describe_network_error(exc)
             except _Retryable as exc:
@@ -364,8 +371,7 @@ class CCClient:
             self.redact(f"HTTP {status} on GET {shown}: {_error_excerpt(response)}")
         )
 
-    def _decode(self, response: requests.Response, shown: str) -> Page:
-        body = response.content
+    def _decode(self, response: requests.Response, body: bytes, shown: str) -> Page:
         kind = response.headers.get("Content-Type", "")
         if "html" in kind.lower() or body.lstrip()[:1] == b"<":
             raise _Retryable(f"an HTML page instead of JSON ({len(body)} bytes)")
@@ -385,6 +391,12 @@ class _Throttled(Exception):
     def __init__(self, retry_after: float | None) -> None:
         super().__init__("HTTP 429")
         self.retry_after = retry_after
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body in one read; a short body raises (urllib3 enforces Content-Length)."""
+    body = response.raw.read(decode_content=True)
+    return body if isinstance(body, bytes) else b""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -420,9 +432,11 @@ def _error_excerpt(response: requests.Response) -> str:
 
 
 def _describe_network_error(exc: Exception) -> str:
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return "timed out"
     text = str(exc)
+    if "IncompleteRead" in text or "Connection broken" in text:
+        return "body cut short"
     if "Connection refused" in text or "Failed to resolve" in text or "Name or service" in text:
         return "cannot connect to the host"
     if "reset" in text.lower() or "aborted" in text.lower():
