@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset", action="store_true", help="forget earlier demo runs and exit")
     parser.add_argument(
         "--child-scope",
-        default=os.environ.get("CC_DEMO_CHILD_SCOPE", "changed_parents"),
+        default=os.environ.get("CC_DEMO_CHILD_SCOPE", "all_parents"),
         choices=("all_parents", "changed_parents"),
-        help="the tap's child_scope for this demo (default changed_parents)",
+        help="the tap's child_scope for this demo (default all_parents, as the daily job)",
     )
     parser.add_argument(
         "--profile", default=os.environ.get("CC_DEMO_PROFILE", "plan"), choices=("plan", "spec")
