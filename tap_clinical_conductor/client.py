@@ -120,34 +120,10 @@ _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _SHAPES = (("items", "nextpagelink", "count"), ("value", "@odata.nextlink", "@odata.count"))
 
 
-def parse_page(payload: object, *, has_nul: bool = False) -> Page:
+def parse_body(body: bytes) -> Page:
     """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
 
-    A lone object (``/instance/details``) is a page of one.
-
-    Raises:
-        RequestFailed: The payload is none of those.
-    """
-    if isinstance(payload, list):
-        return Page(payload, None, None, has_nul)
-    if isinstance(payload, dict):
-        lowered = {k.lower(): v for k, v in payload.items()}
-        for items_key, link_key, count_key in _SHAPES:
-            items = lowered.get(items_key)
-            if isinstance(items, list):
-                count = lowered.get(count_key)
-                return Page(
-                    items,
-                    lowered.get(link_key),
-                    count if isinstance(count, int) else None,
-                    has_nul,
-                )
-        return Page([payload], None, None, has_nul)
-    raise RequestFailed(f"unexpected JSON of type {type(payload).__name__}")
-
-
-def parse_body(body: bytes) -> Page:
-    """``parse_page`` for a response body, leaving the records undecoded.
+    The records stay undecoded. A lone object (``/instance/details``) is a page of one.
 
     Raises:
         msgspec.DecodeError: The body is not JSON (or is cut short).

@@ -183,7 +183,6 @@ class CCStream(Stream):
             else:
                 yield from self._read_partitions()
         except _ProbeUnavailable as exc:
-            self.cc.unavailable[self.name] = exc.status
             self.logger.warning(
                 "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
                 self.name,

@@ -209,7 +209,6 @@ class TapClinicalConductor(Tap):
             errors = self._setting_errors()
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
-        self.unavailable: dict[str, int] = {}
         self._parent_ids: dict[tuple, array] = {}
         self._format_lock = threading.Lock()
         self._format: LiteralFormat | None = None

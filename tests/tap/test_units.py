@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
 import pytest
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
-from tap_clinical_conductor.client import Page, RateLimiter, RequestFailed, _retry_after, parse_page
+from tap_clinical_conductor.client import Page, RateLimiter, RequestFailed, _retry_after, parse_body
 from tap_clinical_conductor.fanout import ordered_map
 from tap_clinical_conductor.records import BadRecord, JSONObject, build_record, record_id, strip_nul
 from tap_clinical_conductor.timestamps import LITERAL_BY_NAME, normalise, zone
@@ -116,12 +117,12 @@ def test_strip_nul_walks_everything():
     ],
 )
 def test_every_response_shape_is_accepted(payload, items, link, count):
-    assert parse_page(payload) == Page(items, link, count)
+    assert parse_body(json.dumps(payload).encode()) == Page(items, link, count)
 
 
 def test_a_scalar_body_is_not_a_page():
     with pytest.raises(RequestFailed):
-        parse_page("oops")
+        parse_body(b'"oops"')
 
 
 def test_retry_after_seconds_and_dates():
