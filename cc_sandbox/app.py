@@ -43,6 +43,7 @@ class Config:
             profile's default (``naive`` for spec, ``datetimeoffset`` for plan).
         overrides: Per-endpoint ``shape``, ``change_field``, ``ignores_skip``,
             ``ignores_filter``, ``status``.
+        pretty: Serve indented, multi-line JSON, as a debug build or a proxy may.
     """
 
     api_key: str = "sandbox-key"
@@ -56,6 +57,7 @@ class Config:
     slow_seconds: float = 3.0
     filter_datetime_format: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pretty: bool = False
 
     def public(self) -> dict[str, Any]:
         """The settings without the API key (never echoed)."""

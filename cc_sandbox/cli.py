@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--override", type=_override, action="append", default=[],
                        metavar="NAME:key=value",
                        help="e.g. patients:shape=pageresult, studies:ignores_skip=true")
+    serve.add_argument("--pretty", action="store_true", help="serve indented, multi-line JSON")
     return parser
 
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         jitter_ms=args.jitter_ms,
         skip_latency_ms=args.skip_latency_ms,
         slow_seconds=args.slow_seconds,
+        pretty=args.pretty,
     )
     sandbox.start()
     print(f"cc-sandbox listening on {sandbox.base_url}", flush=True)

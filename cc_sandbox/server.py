@@ -6,6 +6,7 @@ decision, API key, answer, latency. Admin requests (``/_sandbox/...``) skip all 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -154,7 +155,11 @@ class Handler(BaseHTTPRequestHandler):
         if method != "GET":
             return error(405, f"The requested resource does not support http method '{method}'.")
         params = dict(parse_qsl(url.query, keep_blank_values=True))
-        return app.answer(spec, parent_id, params, link_base)
+        answer = app.answer(spec, parent_id, params, link_base)
+        if app.config.pretty and answer.status == 200:
+            body = json.dumps(json.loads(answer.body), indent=2, ensure_ascii=False).encode()
+            answer = dataclasses.replace(answer, body=body)
+        return answer
 
     # ------------------------------------------------------------------------------- writing
 

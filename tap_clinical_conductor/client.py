@@ -61,12 +61,16 @@ class Page:
 
     Attributes:
         raw: The records' JSON, undecoded.
+        body: The response body, when its records sit in a bare array or in a list under
+            ``items_key`` of an object of scalars: a typed decoder can then read the keys of
+            every record in one pass over it. ``None`` otherwise.
+        items_key: The key of the records' list in ``body`` (``None`` for a bare array).
         next_link: The server's link to the next page, if it gave one.
         count: The total the server reported (``$count=true``), if any.
         has_nul: Whether the body contains an escaped NUL character somewhere.
     """
 
-    __slots__ = ("_items", "count", "has_nul", "next_link", "raw")
+    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "next_link", "raw")
 
     def __init__(
         self,
@@ -76,9 +80,13 @@ class Page:
         has_nul: bool = False,
         *,
         raw: list[msgspec.Raw] | None = None,
+        body: bytes | None = None,
+        items_key: str | None = None,
     ) -> None:
         self._items = items
         self.raw = raw
+        self.body = body
+        self.items_key = items_key
         self.next_link = next_link
         self.count = count
         self.has_nul = has_nul
@@ -117,19 +125,53 @@ class Page:
 _ANY = msgspec.json.Decoder()
 _TOP = msgspec.json.Decoder(list[msgspec.Raw] | dict[str, msgspec.Raw])
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+#: Every shape CC uses in one pass: a bare array, or an object of scalars and the records' list.
+_FLAT = msgspec.json.Decoder(
+    list[msgspec.Raw] | dict[str, list[msgspec.Raw] | str | int | float | bool | None]
+)
 _SHAPES = (("items", "nextpagelink", "count"), ("value", "@odata.nextlink", "@odata.count"))
 
 
 def parse_body(body: bytes) -> Page:
     """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
 
-    The records stay undecoded. A lone object (``/instance/details``) is a page of one.
+    The records stay undecoded. A lone object (``/instance/details``) is a page of one. A body
+    spread over several lines is compacted first: records pass through to the target as they
+    are, and a line break inside one would split its Singer message.
 
     Raises:
         msgspec.DecodeError: The body is not JSON (or is cut short).
         RequestFailed: The JSON is neither a list nor an object.
     """
     has_nul = b"\\u0000" in body
+    if b"\n" in body or b"\r" in body:
+        # JSON strings cannot hold raw line breaks: these are only whitespace between tokens.
+        body = msgspec.json.format(body, indent=-1)
+    try:
+        flat = _FLAT.decode(body)
+    except msgspec.ValidationError:
+        return _parse_nested(body, has_nul)
+    if isinstance(flat, list):
+        return Page(raw=flat, has_nul=has_nul, body=body)
+    keys = {k.lower(): k for k in flat}
+    for items_key, link_key, count_key in _SHAPES:
+        records = flat.get(keys.get(items_key, ""))
+        if isinstance(records, list):
+            link = flat.get(keys.get(link_key, ""))
+            count = flat.get(keys.get(count_key, ""))
+            return Page(
+                raw=records,
+                next_link=link if isinstance(link, str) else None,
+                count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+                has_nul=has_nul,
+                body=body,
+                items_key=keys[items_key],
+            )
+    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
+
+
+def _parse_nested(body: bytes, has_nul: bool) -> Page:
+    """``parse_body`` for objects with nested values besides the records (two passes)."""
     try:
         top = _TOP.decode(body)
     except msgspec.ValidationError:
@@ -232,6 +274,13 @@ class CCClient:
                     "User-Agent": self.settings.user_agent,
                 }
             )
+            # requests reads the proxy and CA bundle variables again on every request, half a
+            # millisecond of environment scanning per page. Every request goes to one host, so
+            # the session resolves them once (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...).
+            env = session.merge_environment_settings(self.settings.base_url, {}, None, None, None)
+            session.proxies.update(env["proxies"])
+            session.verify = env["verify"]
+            session.trust_env = False
             self._local.session = session
         return session
 

@@ -17,7 +17,7 @@ from collections import Counter
 
 import msgspec
 import msgspec.structs
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import ActivateVersionMessage
@@ -35,6 +35,7 @@ from tap_clinical_conductor.fanout import Progress, ordered_map
 from tap_clinical_conductor.records import (
     BadRecord,
     JSONObject,
+    PageEncoder,
     build_record,
     dig,
     id_is_string,
@@ -144,7 +145,9 @@ class CCStream(Stream):
         self._lower_text: str | None = None
         self._whole_table = False
         self._decided = False
-        self._direct: bool | None = None
+        self._page_mode = False
+        self._encoder: PageEncoder | None = None
+        self._record_counter: metrics.Counter | None = None
         self._keys: t.Callable[[msgspec.Raw], dict | None] | None = None
         self._max_seen: str | None = None
         self._missing_status = 404
@@ -162,53 +165,53 @@ class CCStream(Stream):
 
     @override
     def get_records(self, context: t.Mapping[str, t.Any] | None) -> t.Iterable[dict]:
-        """Read the endpoint; a missing endpoint is skipped with one warning."""
-        try:
-            if self.endpoint.parent_key is None:
-                yield from self._read_collection(self.endpoint.path, parent_ref=None)
-            elif self.endpoint.top_level_path and self.config.get("prefer_top_level", True):
-                try:
-                    yield from self._read_collection(
-                        self.endpoint.top_level_path, parent_ref=self.endpoint.parent_ref
-                    )
-                except _ProbeUnavailable as exc:
-                    self.logger.warning(
-                        "%s: top-level %s answered HTTP %s; reading per %s instead",
-                        self.name,
-                        self.endpoint.top_level_path,
-                        exc.status,
-                        self.endpoint.parent_key,
-                    )
-                    yield from self._read_partitions()
+        """Read the endpoint; a missing endpoint is skipped with one warning.
+
+        Inside a sync that writes whole pages (see ``_sync_records``) the records are written
+        here and nothing is yielded.
+        """
+        for page, parent_id, parent_ref in self._pages():
+            if self._page_mode:
+                self._write_page(page, parent_id, parent_ref)
             else:
-                yield from self._read_partitions()
-        except _ProbeUnavailable as exc:
-            self.logger.warning(
-                "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
-                self.name,
-                exc.path,
-                exc.status,
-                "not implemented on this edition" if exc.status == 501 else "no such endpoint",
-            )
-            return
-        self._report_skips()
+                yield from self._records(page, parent_id, parent_ref)
+
+    @override
+    def _sync_records(
+        self, context: t.Mapping[str, t.Any] | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        # singer-sdk's record loop costs about 8 µs a record (post_process, sort checks, a
+        # dry-run check, child contexts, the stream-map dispatch, a RecordMessage, a counter),
+        # most of the budget of a 100k records/s tap, and none of it does anything here when
+        # nothing is mapped, flattened, deselected or limited. `sync()` is final and calls this
+        # private method; there is no public hook to write records in bulk. So this switches
+        # the stream to writing whole pages for the duration of the SDK's loop, which still
+        # does the signpost, counters, timer, state finalisation and the final STATE message.
+        self._page_mode = (
+            write_messages
+            and self.selected
+            and self.ABORT_AT_RECORD_COUNT is None
+            and self._can_write_directly()
+            and self.cc.can_write_lines()
+        )
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        finally:
+            self._page_mode = False
+
+    @override
+    def get_record_counter(self) -> metrics.Counter:
+        # Kept so that whole-page writes count their records in the SDK's record_count metric.
+        self._record_counter = super().get_record_counter()
+        return self._record_counter
 
     @override
     def _write_record_message(self, record: dict) -> None:
-        # singer-sdk 0.54 spends about 8 µs a record here (property walk, type conformance,
-        # stream-map dispatch, a RecordMessage dataclass, a clock read) when nothing is mapped,
-        # flattened or deselected, which is the whole budget of a 100k records/s tap. There is
-        # no public hook for the record path, so the override is private on purpose and falls
-        # back to the SDK whenever a stream map, flattening or property selection is in play.
-        if self._direct is None:
-            self._direct = self._can_write_directly()
-        if not self._direct:
-            if isinstance(record["data"], msgspec.Raw):
-                record["data"] = JSONObject(msgspec.json.decode(record["data"]))
-            super()._write_record_message(record)
-            return
-        self.cc.write_record(self.name, record, self._stream_version, self._extracted_at)
-        self.state_manager.is_flushed = False
+        # Records of the per-record path carry their JSON undecoded; a stream map or property
+        # selection needs the object.
+        if isinstance(record["data"], msgspec.Raw):
+            record["data"] = JSONObject(msgspec.json.decode(record["data"]))
+        super()._write_record_message(record)
 
     @override
     def _increment_stream_state(
@@ -257,6 +260,7 @@ class CCStream(Stream):
             self.logger.info("%s: change field %r", self.name, self.change_field)
         self.lower_bound = self._lower_bound()
         self._lower_text = to_bookmark(self.lower_bound) if self.lower_bound else None
+        self._encoder = None
         self._whole_table = self.lower_bound is None and all_parents
         if self._whole_table:
             self._start_version()
@@ -344,6 +348,50 @@ class CCStream(Stream):
                 continue
             yield record
 
+    def _write_page(self, page: Page, parent_id: int | None, parent_ref: str | None) -> None:
+        """Write one page's records straight to the output and account for them."""
+        written = None
+        if (
+            page.raw is not None
+            and page.body is not None
+            and not page.has_nul
+            and PageEncoder.fits(self.endpoint)
+        ):
+            if self._encoder is None:
+                self._encoder = PageEncoder(
+                    self.endpoint,
+                    stream=self.name,
+                    instance_id=self.cc.instance_id,
+                    change_field=self.change_field,
+                    tenant_tz=self.cc.tenant_tz,
+                    lower=self._lower_text,
+                )
+            self._extracted_at = dt.datetime.now(dt.timezone.utc)
+            written = self._encoder.encode(
+                page.body,
+                page.items_key,
+                page.raw,
+                parent_id=parent_id,
+                version=self._stream_version,
+                extracted_at=msgspec.json.encode(self._extracted_at),
+                skipped=self.skipped,
+            )
+        if written is None:
+            # Records the strict page decoder refused (or NUL to scrub): one by one.
+            records = list(self._records(page, parent_id, parent_ref))
+            for record in records:
+                self.cc.write_record(self.name, record, self._stream_version, self._extracted_at)
+            count = len(records)
+            best = max((r["modifiedDate"] for r in records if r["modifiedDate"]), default=None)
+        else:
+            lines, count, best = written
+            self.cc.write_lines(lines)
+        if self._record_counter is not None:
+            self._record_counter.increment(count)
+        if best is not None:
+            self._increment_stream_state({"modifiedDate": best})
+        self.state_manager.is_flushed = False
+
     def _key_reader(self) -> t.Callable[[msgspec.Raw], dict | None]:
         """Decode only the fields a record's key, parent and change value need."""
         if self._keys is None:
@@ -356,12 +404,46 @@ class CCStream(Stream):
 
     # -- top-level collections -----------------------------------------------------------------
 
-    def _read_collection(self, path: str, parent_ref: str | None) -> t.Iterator[dict]:
+    def _pages(self) -> t.Iterator[tuple[Page, int | None, str | None]]:
+        """Every page of the endpoint, with the parent it belongs to (or where to find it)."""
+        try:
+            if self.endpoint.parent_key is None:
+                yield from self._read_collection(self.endpoint.path, parent_ref=None)
+            elif self.endpoint.top_level_path and self.config.get("prefer_top_level", True):
+                try:
+                    yield from self._read_collection(
+                        self.endpoint.top_level_path, parent_ref=self.endpoint.parent_ref
+                    )
+                except _ProbeUnavailable as exc:
+                    self.logger.warning(
+                        "%s: top-level %s answered HTTP %s; reading per %s instead",
+                        self.name,
+                        self.endpoint.top_level_path,
+                        exc.status,
+                        self.endpoint.parent_key,
+                    )
+                    yield from self._read_partitions()
+            else:
+                yield from self._read_partitions()
+        except _ProbeUnavailable as exc:
+            self.logger.warning(
+                "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
+                self.name,
+                exc.path,
+                exc.status,
+                "not implemented on this edition" if exc.status == 501 else "no such endpoint",
+            )
+            return
+        self._report_skips()
+
+    def _read_collection(
+        self, path: str, parent_ref: str | None
+    ) -> t.Iterator[tuple[Page, None, str | None]]:
         client = self.cc.client
         if not self.endpoint.odata:
             page = _probe(client, path, None)
             self._decide_change_field(page.items)
-            yield from self._records(page, None, parent_ref)
+            yield page, None, parent_ref
             self._activate_version()
             return
         if self._has_lower_bound():
@@ -375,7 +457,7 @@ class CCStream(Stream):
                     self._decide_change_field(page.items)
                 if number % 50 == 0:
                     self.logger.info("%s: %d pages read", self.name, number)
-                yield from self._records(page, None, parent_ref)
+                yield page, None, parent_ref
         except EndpointUnavailable as exc:
             if number:
                 raise RequestFailed(f"{self.name}: {exc} after {number} pages") from None
@@ -386,7 +468,7 @@ class CCStream(Stream):
 
     # -- per-parent fan-out --------------------------------------------------------------------
 
-    def _read_partitions(self) -> t.Iterator[dict]:
+    def _read_partitions(self) -> t.Iterator[tuple[Page, int, None]]:
         endpoint = self.endpoint
         try:
             parent_ids = self.cc.parent_ids(self, endpoint.parent_stream or "")
@@ -403,12 +485,9 @@ class CCStream(Stream):
                 self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
                 progress.step(0)
                 continue
-            n = 0
             for page in pages:
-                for record in self._records(page, parent_id, None):
-                    n += 1
-                    yield record
-            progress.step(n)
+                yield page, parent_id, None
+            progress.step(sum(map(len, pages)))
         progress.log(final=True)
         self._activate_version()
 

@@ -94,6 +94,10 @@ class FastWriter(MsgSpecWriter):
         self._buffer.extend(b"\n")
         sys.stdout.buffer.write(self._buffer)
 
+    def write_lines(self, lines: bytes) -> None:
+        """Write complete, newline-terminated messages (a page of records) at once."""
+        sys.stdout.buffer.write(lines)
+
 
 class TapClinicalConductor(Tap):
     """Singer tap for Advarra Clinical Conductor."""
@@ -280,6 +284,14 @@ class TapClinicalConductor(Tap):
     def tenant_tz(self) -> dt.tzinfo:
         """Zone of the API's naive datetimes."""
         return zone(self.config.get("tenant_timezone", "UTC"))
+
+    def can_write_lines(self) -> bool:
+        """Whether records may be written as preformatted lines (the tap's own writer)."""
+        return isinstance(self.message_writer, FastWriter)
+
+    def write_lines(self, lines: bytes) -> None:
+        """Write preformatted RECORD lines; only when ``can_write_lines()``."""
+        t.cast("FastWriter", self.message_writer).write_lines(lines)
 
     def write_record(
         self, stream: str, record: dict, version: int | None, extracted_at: dt.datetime

@@ -3,29 +3,53 @@
 The SDK compares bookmarks as strings, so every change value the tap emits has exactly one shape:
 UTC, microseconds, explicit offset (``2024-01-15T15:15:00.000000+00:00``). That is also the shape
 of ``datetime.isoformat()`` on the SDK's replication signpost, so the two compare correctly.
+
+Values are read by msgspec's RFC 3339 parser (in C; it also runs inside the typed page decoder,
+see ``records.PageEncoder``), so that both record paths produce the same text: .NET's seventh
+fraction digit is rounded to the microsecond, as PostgreSQL rounds it. Other ISO 8601 spellings
+(no seconds, a comma fraction) go through ``datetime.fromisoformat``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import typing as t
 from dataclasses import dataclass
-from functools import lru_cache
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 UTC = dt.timezone.utc
 
-# .NET serialises up to 7 fractional digits; Python parses at most 6.
+# Python parses at most 6 fractional digits; for the spellings msgspec refuses.
 _FRACTION = re.compile(r"(\.\d{6})\d+")
-_UTC_TEXT = re.compile(
-    r"(\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d)"
-    r"(?:\.(\d{1,7}))?(Z|\+00:00)?\Z"
-)
+_ENCODE = msgspec.json.encode
+_ZERO = dt.timedelta(0)
 
 
 class TimestampError(ValueError):
     """A change value that is not a recognisable datetime."""
+
+
+def to_datetime(value: object) -> dt.datetime:
+    """Read an API datetime; naive values stay naive (they are tenant-local).
+
+    Raises:
+        TimestampError: The value is not an ISO-8601 datetime.
+    """
+    if not isinstance(value, str) or len(value) < 10:
+        raise TimestampError(f"not an ISO-8601 datetime: {type(value).__name__}")
+    try:
+        return msgspec.convert(value, dt.datetime)
+    except msgspec.ValidationError:
+        pass
+    text = _FRACTION.sub(r"\1", value.strip())
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise TimestampError(f"not an ISO-8601 datetime: {value[:40]!r}") from exc
 
 
 def parse_datetime(value: object, tenant_tz: dt.tzinfo) -> dt.datetime:
@@ -43,65 +67,60 @@ def parse_datetime(value: object, tenant_tz: dt.tzinfo) -> dt.datetime:
     Raises:
         TimestampError: The value is not an ISO-8601 datetime.
     """
-    parsed = _parse(value)
+    parsed = to_datetime(value)
     if parsed.tzinfo is None:
-        return (parsed - _offset(parsed.isoformat()[:13], tenant_tz)).replace(tzinfo=UTC)
+        return (parsed - local_offset(parsed, tenant_tz)).replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
-def _parse(value: object) -> dt.datetime:
-    if not isinstance(value, str) or len(value) < 10:
-        raise TimestampError(f"not an ISO-8601 datetime: {type(value).__name__}")
-    try:
-        # Python 3.11 reads "Z" and 7-digit .NET fractions itself; this is the hot path.
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        pass
-    text = _FRACTION.sub(r"\1", value.strip())
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise TimestampError(f"not an ISO-8601 datetime: {value[:40]!r}") from exc
-
-
-@lru_cache(maxsize=8192)
-def _offset(hour: str, tenant_tz: dt.tzinfo) -> dt.timedelta:
-    """UTC offset of a tenant-local hour (``YYYY-MM-DDTHH``), cached: zone maths is slow.
+def local_offset(local: dt.datetime, tenant_tz: dt.tzinfo) -> dt.timedelta:
+    """UTC offset of a naive tenant-local datetime, cached per hour: zone maths is slow.
 
     Offsets change on whole hours in every zone CC tenants use; in the repeated hour of a
     DST change the first occurrence is taken, as ``datetime.replace(tzinfo=...)`` does.
     """
-    local = dt.datetime.fromisoformat(hour + ":00:00")
-    return local.replace(tzinfo=tenant_tz).utcoffset() or dt.timedelta(0)
+    offsets = _OFFSETS.get(tenant_tz)
+    if offsets is None or len(offsets) > 1_000_000:  # a century of hours: bounded
+        offsets = _OFFSETS[tenant_tz] = {}
+    hour = local.toordinal() * 24 + local.hour
+    offset = offsets.get(hour)
+    if offset is None:
+        start = local.replace(minute=0, second=0, microsecond=0, tzinfo=tenant_tz, fold=0)
+        offset = offsets[hour] = start.utcoffset() or _ZERO
+    return offset
+
+
+_OFFSETS: dict[dt.tzinfo, dict[int, dt.timedelta]] = {}
+
+
+def utc_json(value: dt.datetime, tenant_tz: dt.tzinfo) -> bytes:
+    """``value`` in the bookmark format, as a JSON string (``b'"...+00:00"'``).
+
+    About a microsecond: it runs for every record with a change value.
+    """
+    zone_ = value.tzinfo
+    if zone_ is None:
+        value = value - local_offset(value, tenant_tz)
+    elif zone_ is not UTC:
+        value = value.astimezone(UTC)
+    # msgspec writes b'"2024-01-15T15:15:00.123456Z"', leaving out a zero fraction.
+    text = _ENCODE(value)
+    text = text[:-2] if zone_ is not None else text[:-1]
+    return text + (b'+00:00"' if len(text) == 27 else b'.000000+00:00"')
+
+
+def normalise(value: object, tenant_tz: dt.tzinfo) -> str:
+    """Normalise an API datetime to the bookmark format.
+
+    Raises:
+        TimestampError: The value is not an ISO-8601 datetime.
+    """
+    return utc_json(to_datetime(value), tenant_tz)[1:-1].decode()
 
 
 def to_bookmark(instant: dt.datetime) -> str:
     """Render an instant in the tap's single bookmark format."""
     return instant.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def normalise(value: object, tenant_tz: dt.tzinfo) -> str:
-    """Normalise an API datetime to the bookmark format (1–2 µs: it runs per record)."""
-    # Already UTC (or naive in a UTC tenant): only the text changes, no datetime maths. Days
-    # after the 28th take the slow path, which knows how long each month is.
-    if (
-        isinstance(value, str)
-        and (match := _UTC_TEXT.match(value))
-        and (match.group(3) or tenant_tz is UTC)
-        and value[8:10] <= "28"
-    ):
-        return f"{match.group(1)}.{(match.group(2) or '').ljust(6, '0')[:6]}+00:00"
-    parsed = _parse(value)
-    offset = parsed.utcoffset()
-    if offset is None:
-        text = t.cast("str", value)
-        hour = text[:13] if text[10:11] in ("T", " ") else parsed.isoformat()[:13]
-        offset = _offset(hour.replace(" ", "T"), tenant_tz)
-    if offset:
-        parsed -= offset
-    return parsed.replace(tzinfo=None).isoformat(timespec="microseconds") + "+00:00"
 
 
 def zone(name: str) -> dt.tzinfo:

@@ -23,7 +23,10 @@ NY = zone("America/New_York")
     [
         ("2024-01-15T10:15:00", "2024-01-15T15:15:00.000000+00:00"),  # EST, naive local
         ("2024-07-15T10:15:00", "2024-07-15T14:15:00.000000+00:00"),  # EDT
-        ("2024-07-15T10:15:00.1234567", "2024-07-15T14:15:00.123456+00:00"),  # .NET fraction
+        # A 7-digit .NET fraction is rounded to the microsecond, as PostgreSQL rounds it.
+        ("2024-07-15T10:15:00.1234567", "2024-07-15T14:15:00.123457+00:00"),
+        ("2024-12-31T23:59:59.9999996Z", "2025-01-01T00:00:00.000000+00:00"),
+        ("2024-01-15T10:15", "2024-01-15T15:15:00.000000+00:00"),  # ISO 8601 without seconds
         ("2024-01-15T10:15:00Z", "2024-01-15T10:15:00.000000+00:00"),
         ("2024-01-15T10:15:00.5+02:00", "2024-01-15T08:15:00.500000+00:00"),
         ("2024-01-15 10:15:00", "2024-01-15T15:15:00.000000+00:00"),
@@ -114,10 +117,26 @@ def test_strip_nul_walks_everything():
         ({"items": [], "nextPageLink": None, "count": 0}, [], None, 0),
         ({"value": [{"id": 2}], "@odata.nextLink": "m", "@odata.count": 9}, [{"id": 2}], "m", 9),
         ({"instanceUID": "u"}, [{"instanceUID": "u"}], None, None),
+        ({"instance": {"uid": "u"}}, [{"instance": {"uid": "u"}}], None, None),
+        # Nested values beside the records take the two-pass parser.
+        ({"value": [{"id": 3}], "@odata.count": 1, "meta": {"a": 1}}, [{"id": 3}], None, 1),
+        ({"Items": "none", "value": [{"id": 4}]}, [{"id": 4}], None, None),
     ],
 )
 def test_every_response_shape_is_accepted(payload, items, link, count):
     assert parse_body(json.dumps(payload).encode()) == Page(items, link, count)
+
+
+@pytest.mark.parametrize(
+    ("payload", "items_key"),
+    [([{"id": 1}], None), ({"Items": [{"id": 1}], "Count": 1}, "Items"), ({"value": []}, "value")],
+)
+def test_one_pass_shapes_keep_the_body_for_the_page_encoder(payload, items_key):
+    body = json.dumps(payload).encode()
+    page = parse_body(body)
+    assert (page.body, page.items_key) == (body, items_key)
+    # Only object-free envelopes qualify: the encoder's typed decoder expects scalars beside.
+    assert parse_body(json.dumps({"value": [], "meta": {}}).encode()).body is None
 
 
 def test_a_scalar_body_is_not_a_page():
@@ -235,3 +254,18 @@ def test_fast_and_slow_paths_agree():
     for value in ("2024-01-15T10:15:00Z", "2024-01-28T23:59:59.1234567", "2024-01-31T00:00:00Z"):
         for tz in (UTC, NY):
             assert normalise(value, tz) == to_bookmark(parse_datetime(value, tz))
+
+
+def test_proxy_and_ca_variables_are_read_once_per_session(monkeypatch):
+    from tap_clinical_conductor.client import CCClient, ClientSettings
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/site-ca.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = ClientSettings(base_url="https://site.example/CCSWeb", api_key="k")
+    session = CCClient(settings)._session()
+    assert session.proxies == {"https": "http://proxy.example:3128"}
+    assert session.verify == "/etc/ssl/site-ca.pem"
+    monkeypatch.setenv("NO_PROXY", "site.example")
+    assert CCClient(settings)._session().proxies == {}
