@@ -71,6 +71,7 @@ FANOUT_STREAM = "study_notes"
 IDENTITY_STREAMS = ("study_notes", "study_documents", "queries", "patient_allergies")
 CPU_TOP_STREAM = "patient_visits"
 CPU_FANOUT_STREAM = "study_documents"
+CPU_REPEATS = 3
 SECTIONS = ("fanout", "identity", "memory", "cpu")
 #: max_requests_per_second for "no rate limit" (the setting must be > 0). An integer: the tap
 #: crashes on a JSON float there (Decimal * float in RateLimiter; reported to the lead).
@@ -598,42 +599,85 @@ def _target_postgres() -> Path | None:
 def bench_cpu(runner: Runner, tenants: Tenants, sizes: Sizes, results: dict) -> None:
     """Records/s with no latency and no rate limit: tap alone, and into PostgreSQL."""
     heading(f"cpu: no latency, no rate limit (tenant scale {sizes.cpu_scale})")
-    sandbox = tenants.get(sizes.cpu_scale)
+    print(
+        f"  ({CPU_TOP_STREAM} served ignoring $filter: the tap pages it with $skip; "
+        f"each /dev/null run {CPU_REPEATS} times, the median shown)"
+    )
+    spec = _cpu_tenant(tenants, sizes, "spec")
+    # Start-up: a run whose only stream is one small request.
+    base = runner.run(
+        "cpu-startup", spec, ("sites",), keep_output=False, max_requests_per_second=NO_LIMIT
+    )
+    figures: dict = {
+        "startup": {"wall_s": round(base.wall, 2), "tap_cpu_s": round(base.tap.cpu, 2)}
+    }
+    print(
+        f"  start-up only (one request of sites): {base.wall:.2f} s wall, {base.tap.cpu:.2f} s CPU"
+    )
+    print("\n  spec profile: no change field on these streams (full table)")
+    _devnull(runner, spec, "spec", (CPU_TOP_STREAM, CPU_FANOUT_STREAM), base, figures)
+    _postgres(runner, spec, figures)
+    plan = _cpu_tenant(tenants, sizes, "plan")
+    print("\n  plan profile: every record has modifiedDate (parsed, normalised to UTC, bookmarked)")
+    _devnull(runner, plan, "plan", (CPU_TOP_STREAM,), base, figures)
+    print(
+        "  rec/s cpu = records / CPU seconds of the tap process (one core); net = minus the "
+        "start-up run's CPU"
+    )
+    results["cpu"] = {**figures, "load_after": load()}
+
+
+def _cpu_tenant(tenants: Tenants, sizes: Sizes, profile: str) -> Sandbox:
     # The fake tenant filters and sorts the whole table for every new $filter, and keyset paging
     # (`id gt <last>`) makes every page a new one: O(rows) per page, minutes at 300k rows, which
     # would measure the fake tenant. Serving the large stream as an endpoint that ignores $filter
     # makes the tap page it with $skip (one query, cached: O(page)). The tap does the same work
     # per record either way; it sends one request more.
-    sandbox.configure(overrides={CPU_TOP_STREAM: {"ignores_filter": True}})
-    print(f"  ({CPU_TOP_STREAM} served ignoring $filter: the tap pages it with $skip)")
-    rows, figures = [], {}
-    # Start-up: a run whose only stream is one small request.
-    base = runner.run(
-        "cpu-startup", sandbox, ("sites",), keep_output=False, max_requests_per_second=NO_LIMIT
+    return tenants.get(
+        sizes.cpu_scale, profile, overrides={CPU_TOP_STREAM: {"ignores_filter": True}}
     )
-    figures["startup"] = {"wall_s": round(base.wall, 2), "tap_cpu_s": round(base.tap.cpu, 2)}
-    rows.append(["start-up only (sites)", "", "", base.wall, base.tap.cpu, "", "", ""])
-    for stream in (CPU_TOP_STREAM, CPU_FANOUT_STREAM):
+
+
+def _devnull(
+    runner: Runner,
+    sandbox: Sandbox,
+    profile: str,
+    streams: tuple[str, ...],
+    base: TapRun,
+    figures: dict,
+) -> None:
+    """Each stream alone into /dev/null, ``CPU_REPEATS`` times; the median run's figures."""
+    rows = []
+    for stream in streams:
         records = len(sandbox.truth(stream))
-        run = runner.run(
-            f"cpu-{stream}-devnull",
-            sandbox,
-            (stream,),
-            keep_output=False,
-            max_requests_per_second=NO_LIMIT,
+        runs = sorted(
+            (
+                runner.run(
+                    f"cpu-{stream}-{profile}-devnull-{i}",
+                    sandbox,
+                    (stream,),
+                    keep_output=False,
+                    max_requests_per_second=NO_LIMIT,
+                )
+                for i in range(CPU_REPEATS)
+            ),
+            key=lambda r: r.tap.cpu,
         )
+        run = runs[len(runs) // 2]
         net_cpu = max(run.tap.cpu - base.tap.cpu, 1e-6)
         fig = {
             "records": records,
             "requests": run.requests,
             "wall_s": round(run.wall, 2),
             "tap_cpu_s": round(run.tap.cpu, 2),
+            "tap_cpu_s_all_runs": [round(r.tap.cpu, 2) for r in runs],
             "records_per_wall_s": round(records / run.wall),
             "records_per_cpu_s": round(records / run.tap.cpu),
             "records_per_cpu_s_net_of_startup": round(records / net_cpu),
             "peak_rss_mb": round(run.tap.maxrss_mb, 1),
         }
-        figures[f"{stream}_devnull"] = fig
+        suffix = "" if profile == "spec" else f"_{profile}"
+        figures[f"{stream}{suffix}_devnull"] = fig
         rows.append(
             [
                 f"{stream} -> /dev/null",
@@ -659,14 +703,13 @@ def bench_cpu(runner: Runner, tenants: Tenants, sizes: Sizes, results: dict) -> 
         ],
         rows,
     )
-    print(
-        "  rec/s cpu = records / CPU seconds of the tap process (one core); net = minus the "
-        "start-up run's CPU"
-    )
+
+
+def _postgres(runner: Runner, sandbox: Sandbox, figures: dict) -> None:
+    """The large stream through target-postgres into the embedded PostgreSQL."""
     target = _target_postgres()
     if target is None:
         print("  target-postgres is not installed (`meltano install`): PostgreSQL run skipped")
-        results["cpu"] = {**figures, "load_after": load()}
         return
     from cc_dev.bench_target import SETTINGS
     from cc_dev.pg import postgres
@@ -713,7 +756,6 @@ def bench_cpu(runner: Runner, tenants: Tenants, sizes: Sizes, results: dict) -> 
         [[records, loaded, run.wall, run.tap.cpu, run.target.cpu, fig["records_per_wall_s"]]],
     )
     print("  (PostgreSQL's own CPU is not in either figure)")
-    results["cpu"] = {**figures, "load_after": load()}
 
 
 # ------------------------------------------------------------------------------ main
@@ -727,10 +769,13 @@ def verdicts(results: dict) -> dict:
         d = runs[f"p{results['fanout']['default_parallel']}"]
         out["fanout_wall_over_floor_le_1.15"] = d["wall_over_floor"] <= 1.15
         out["fanout_zero_429"] = d["throttled_429"] == 0
-    if "cpu" in results and f"{CPU_TOP_STREAM}_devnull" in results["cpu"]:
-        out["tap_ge_100k_records_per_cpu_s"] = (
-            results["cpu"][f"{CPU_TOP_STREAM}_devnull"]["records_per_cpu_s"] >= 100_000
-        )
+    if "cpu" in results:
+        # Records per CPU second of the steady state: the fixed start-up (imports, discovery of
+        # the catalogue, about a second) is a cost per run, not per record.
+        for key in (f"{CPU_TOP_STREAM}_devnull", f"{CPU_TOP_STREAM}_plan_devnull"):
+            if key in results["cpu"]:
+                net = results["cpu"][key]["records_per_cpu_s_net_of_startup"]
+                out[f"tap_ge_100k_records_per_cpu_s ({key})"] = net >= 100_000
     if "memory" in results:
         out["rss_large_within_10pct_of_small"] = (
             results["memory"]["rss_ratio_large_over_small"] <= 1.10
