@@ -123,7 +123,7 @@ class Page:
 
 
 _ANY = msgspec.json.Decoder()
-_TOP = msgspec.json.Decoder(list[msgspec.Raw] | dict[str, msgspec.Raw])
+_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 #: Every shape CC uses in one pass: a bare array, or an object of scalars and the records' list.
 _FLAT = msgspec.json.Decoder(
@@ -147,53 +147,50 @@ def parse_body(body: bytes) -> Page:
     if b"\n" in body or b"\r" in body:
         # JSON strings cannot hold raw line breaks: these are only whitespace between tokens.
         body = msgspec.json.format(body, indent=-1)
-    try:
-        flat = _FLAT.decode(body)
-    except msgspec.ValidationError:
-        return _parse_nested(body, has_nul)
-    if isinstance(flat, list):
-        return Page(raw=flat, has_nul=has_nul, body=body)
-    keys = {k.lower(): k for k in flat}
+    top, one_pass = _decode_top(body)
+    # Only a one-pass shape is left for a typed decoder to read again (`records.PageEncoder`).
+    kept = body if one_pass else None
+    if isinstance(top, list):
+        return Page(raw=top, has_nul=has_nul, body=kept)
+    keys = {k.lower(): k for k in top}
     for items_key, link_key, count_key in _SHAPES:
-        records = flat.get(keys.get(items_key, ""))
+        records = top.get(keys.get(items_key, ""))
         if isinstance(records, list):
-            link = flat.get(keys.get(link_key, ""))
-            count = flat.get(keys.get(count_key, ""))
+            link = top.get(keys.get(link_key, ""))
+            count = top.get(keys.get(count_key, ""))
             return Page(
                 raw=records,
                 next_link=link if isinstance(link, str) else None,
                 count=count if isinstance(count, int) and not isinstance(count, bool) else None,
                 has_nul=has_nul,
-                body=body,
+                body=kept,
                 items_key=keys[items_key],
             )
     return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
 
 
-def _parse_nested(body: bytes, has_nul: bool) -> Page:
-    """``parse_body`` for objects with nested values besides the records (two passes)."""
+def _decode_top(body: bytes) -> tuple[list | dict, bool]:
+    """The body as a list of undecoded records, or an object whose lists are such lists.
+
+    One pass when the object around the records holds only scalars (every CC shape); a second
+    pass per value when something nested sits beside the records. The flag says which.
+
+    Raises:
+        msgspec.DecodeError: The body is not JSON.
+        RequestFailed: The JSON is neither a list nor an object.
+    """
     try:
-        top = _TOP.decode(body)
+        return _FLAT.decode(body), True
+    except msgspec.ValidationError:
+        pass
+    try:
+        top = _TOP.decode(body)  # a list always fits `_FLAT`: this is an object, or neither
     except msgspec.ValidationError:
         raise RequestFailed("unexpected JSON: neither a list nor an object") from None
-    if isinstance(top, list):
-        return Page(raw=top, has_nul=has_nul)
-    lowered = {k.lower(): v for k, v in top.items()}
-    for items_key, link_key, count_key in _SHAPES:
-        if items_key in lowered:
-            try:
-                records = _RAW_LIST.decode(lowered[items_key])
-            except msgspec.ValidationError:
-                continue
-            link = _ANY.decode(lowered[link_key]) if link_key in lowered else None
-            count = _ANY.decode(lowered[count_key]) if count_key in lowered else None
-            return Page(
-                raw=records,
-                next_link=link if isinstance(link, str) else None,
-                count=count if isinstance(count, int) else None,
-                has_nul=has_nul,
-            )
-    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
+    return {
+        key: _RAW_LIST.decode(value) if bytes(value).lstrip()[:1] == b"[" else _ANY.decode(value)
+        for key, value in top.items()
+    }, False
 
 
 class RateLimiter:

@@ -228,6 +228,10 @@ class PageEncoder:
             encode(instance_id),
         )
         self._parent_field = b'"%s":' % endpoint.parent_key.encode() if endpoint.parent_key else b""
+        # Head, parent field, id, change value (JSON), record, tail.
+        self._line = (
+            b'%s%s"id":' + (b"%s" if self.string_id else b"%d") + b',"modifiedDate":%s,"data":%s%s'
+        )
 
     @staticmethod
     def fits(endpoint: Endpoint) -> bool:
@@ -273,44 +277,38 @@ class PageEncoder:
         ids = [k.key_id for k in keys]
         if self.string_id:
             ids = [msgspec.json.encode(i) for i in ids]  # type: ignore[misc]
-            id_format = b"%s"
-        else:
-            id_format = b"%d"
+        line = self._line
         parents: t.Iterable[bytes]
         if parent:
             parents = [b"%s%d," % (parent, p) for p in self._parents(keys)]
         else:
             parents = itertools.repeat(b"")
         if not self.change_field:
-            line = b'%s%s"id":' + id_format + b',"modifiedDate":null,"data":%s%s'
-            body = b"".join(
-                [
-                    line % (head, p, i, raw, tail)
-                    for p, i, raw in zip(parents, ids, raws, strict=False)
-                ]
-            )
-            return body, len(raws), None
-        return self._encode_changed(keys, ids, parents, raws, head, tail, id_format, skipped)
+            lines = [
+                line % (head, p, i, b"null", raw, tail)
+                for p, i, raw in zip(parents, ids, raws, strict=False)
+            ]
+            return b"".join(lines), len(lines), None
+        return self._encode_changed(
+            keys, zip(parents, ids, raws, strict=False), head, tail, skipped
+        )
 
     def _encode_changed(
         self,
         keys: list,
-        ids: list,
-        parents: t.Iterable[bytes],
-        raws: list[msgspec.Raw],
+        rows: t.Iterable[tuple[bytes, object, msgspec.Raw]],
         head: bytes,
         tail: bytes,
-        id_format: bytes,
         skipped: t.MutableMapping[str, int],
     ) -> tuple[bytes, int, str | None]:
-        line = b'%s%s"id":' + id_format + b',"modifiedDate":%s,"data":%s%s'
+        line = self._line
         # Same-length JSON strings compare like the text inside them.
         lower = b'"%s"' % self.lower.encode() if self.lower is not None else None
         tz = self.tenant_tz
         best: bytes | None = None
         out: list[bytes] = []
         dropped = 0
-        for key, p, i, raw in zip(keys, parents, ids, raws, strict=False):
+        for key, (p, i, raw) in zip(keys, rows, strict=False):
             value = key.key_change
             if value is None:
                 changed = b"null"

@@ -151,7 +151,6 @@ class CCStream(Stream):
         self._keys: t.Callable[[msgspec.Raw], dict | None] | None = None
         self._max_seen: str | None = None
         self._missing_status = 404
-        self._extracted_at = dt.datetime.now(dt.timezone.utc)
 
     # -- SDK hooks -----------------------------------------------------------------------------
 
@@ -260,7 +259,7 @@ class CCStream(Stream):
             self.logger.info("%s: change field %r", self.name, self.change_field)
         self.lower_bound = self._lower_bound()
         self._lower_text = to_bookmark(self.lower_bound) if self.lower_bound else None
-        self._encoder = None
+        self._encoder = self._keys = None  # both read the change field
         self._whole_table = self.lower_bound is None and all_parents
         if self._whole_table:
             self._start_version()
@@ -316,7 +315,6 @@ class CCStream(Stream):
             raws = page.raw
         change_field = self.change_field
         lower = self._lower_text
-        self._extracted_at = dt.datetime.now(dt.timezone.utc)
         for item, raw in zip(items, raws, strict=False):
             try:
                 pid = parent_id
@@ -350,37 +348,25 @@ class CCStream(Stream):
 
     def _write_page(self, page: Page, parent_id: int | None, parent_ref: str | None) -> None:
         """Write one page's records straight to the output and account for them."""
+        extracted_at = dt.datetime.now(dt.timezone.utc)
+        # A body with NUL characters is decoded whole (they are scrubbed inside the records).
+        encoder = None if page.has_nul else self._page_encoder()
         written = None
-        if (
-            page.raw is not None
-            and page.body is not None
-            and not page.has_nul
-            and PageEncoder.fits(self.endpoint)
-        ):
-            if self._encoder is None:
-                self._encoder = PageEncoder(
-                    self.endpoint,
-                    stream=self.name,
-                    instance_id=self.cc.instance_id,
-                    change_field=self.change_field,
-                    tenant_tz=self.cc.tenant_tz,
-                    lower=self._lower_text,
-                )
-            self._extracted_at = dt.datetime.now(dt.timezone.utc)
-            written = self._encoder.encode(
+        if encoder is not None and page.raw is not None and page.body is not None:
+            written = encoder.encode(
                 page.body,
                 page.items_key,
                 page.raw,
                 parent_id=parent_id,
                 version=self._stream_version,
-                extracted_at=msgspec.json.encode(self._extracted_at),
+                extracted_at=msgspec.json.encode(extracted_at),
                 skipped=self.skipped,
             )
         if written is None:
-            # Records the strict page decoder refused (or NUL to scrub): one by one.
+            # Records the strict page decoder refused, or NUL to scrub: one by one.
             records = list(self._records(page, parent_id, parent_ref))
             for record in records:
-                self.cc.write_record(self.name, record, self._stream_version, self._extracted_at)
+                self.cc.write_record(self.name, record, self._stream_version, extracted_at)
             count = len(records)
             best = max((r["modifiedDate"] for r in records if r["modifiedDate"]), default=None)
         else:
@@ -391,6 +377,19 @@ class CCStream(Stream):
         if best is not None:
             self._increment_stream_state({"modifiedDate": best})
         self.state_manager.is_flushed = False
+
+    def _page_encoder(self) -> PageEncoder | None:
+        """The stream's whole-page writer; ``None`` for endpoints keyed by a synthetic id."""
+        if self._encoder is None and PageEncoder.fits(self.endpoint):
+            self._encoder = PageEncoder(
+                self.endpoint,
+                stream=self.name,
+                instance_id=self.cc.instance_id,
+                change_field=self.change_field,
+                tenant_tz=self.cc.tenant_tz,
+                lower=self._lower_text,
+            )
+        return self._encoder
 
     def _key_reader(self) -> t.Callable[[msgspec.Raw], dict | None]:
         """Decode only the fields a record's key, parent and change value need."""

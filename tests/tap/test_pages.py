@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import sys
 from collections import Counter
 from contextlib import redirect_stdout
 
@@ -20,7 +19,7 @@ import pytest
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
 from tap_clinical_conductor.client import parse_body
-from tap_clinical_conductor.records import BadRecord, PageEncoder, build_record
+from tap_clinical_conductor.records import BadRecord, PageEncoder, build_record, dig
 from tap_clinical_conductor.tap import FastWriter
 from tap_clinical_conductor.timestamps import TimestampError, normalise, zone
 
@@ -45,15 +44,12 @@ def per_record_lines(
     page = parse_body(body)
     writer = FastWriter()
     out = io.BytesIO()
+    stdout = io.TextIOWrapper(out)
     skipped: Counter = Counter()
     best = None
     count = 0
     for item, raw in zip(page.items, page.raw or [], strict=True):
-        pid = parent_id
-        if endpoint.parent_ref:
-            pid = item
-            for part in endpoint.parent_ref.split("."):
-                pid = pid.get(part) if isinstance(pid, dict) else None
+        pid = dig(item, endpoint.parent_ref) if endpoint.parent_ref else parent_id
         try:
             record = build_record(
                 endpoint,
@@ -76,16 +72,9 @@ def per_record_lines(
         if changed is not None and (best is None or changed > best):
             best = changed
         count += 1
-        buffer = io.BytesIO()
-        wrapper = io.TextIOWrapper(buffer)
-        with redirect_stdout(wrapper):
-            old, sys.stdout = sys.stdout, wrapper
-            try:
-                writer.write_record(endpoint_name, record, version, EXTRACTED)
-            finally:
-                sys.stdout = old
-        wrapper.flush()
-        out.write(buffer.getvalue())
+        with redirect_stdout(stdout):  # the writer writes to sys.stdout.buffer, that is `out`
+            writer.write_record(endpoint_name, record, version, EXTRACTED)
+    stdout.detach()
     return out.getvalue(), count, best, skipped
 
 
