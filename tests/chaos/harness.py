@@ -355,8 +355,14 @@ def _descendants(root: int) -> list[int]:
 
 
 def kill_after_requests(running: Running, sandbox: t.Any, plugin: str, requests: int) -> bool:
-    """SIGKILL ``plugin`` once the tenant has answered ``requests`` API requests in this run."""
-    reached = running.wait_for(lambda: sandbox.stats()["requests"] >= requests)
+    """SIGKILL ``plugin`` once the tenant has answered ``requests`` API requests in this run.
+
+    Also waits for the plugin's process: Meltano starts the tap and the target together, and a
+    fast tap can pass ``requests`` before the target's executable is running.
+    """
+    reached = running.wait_for(
+        lambda: sandbox.stats()["requests"] >= requests and running.plugin_pid(plugin) is not None
+    )
     if not reached:
         return False
     running.kill_at_request = sandbox.stats()["requests"]
