@@ -115,11 +115,12 @@ def test_environments_jobs_and_schedules(project):
     dev_dbt = next(u for u in dev["config"]["plugins"]["utilities"] if u["name"] == "dbt-postgres")
     assert dev_dbt["config"]["tenant_timezone"] == dev_tap["tenant_timezone"]
     # dbt and the loader use the same embedded PostgreSQL in dev, and the same variables in prod.
-    dev_loader = next(u for u in dev["config"]["plugins"]["loaders"] if u["name"] == "target-postgres")
+    (dev_loader,) = dev["config"]["plugins"]["loaders"]
     socket_dir = dev_dbt["config"]["host"]
     assert dev_loader["config"]["sqlalchemy_url"].endswith(f"?host={socket_dir}")
     prod = next(e for e in project["environments"] if e["name"] == "prod")
-    prod_dbt = next(u for u in prod["config"]["plugins"]["utilities"] if u["name"] == "dbt-postgres")
+    (prod_dbt,) = prod["config"]["plugins"]["utilities"]
+    assert prod_dbt["name"] == "dbt-postgres"
     loader_vars = {"host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
     loader_vars["dbname"] = "DATABASE"
     assert prod_dbt["config"] == {k: f"$TARGET_POSTGRES_{v}" for k, v in loader_vars.items()}
