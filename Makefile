@@ -116,8 +116,9 @@ pg-stop: venv
 pg-status: venv
 	$(PY) -m cc_dev.pg status
 
+# `make psql` opens psql; `make psql SQL='select ...'` runs one statement.
 psql: venv
-	$(PY) -m cc_dev.pg psql
+	$(PY) -m cc_dev.pg psql $(if $(SQL),"$(SQL)")
 
 clean:
 	-[ -x $(PY) ] && $(PY) -m cc_dev.pg stop
