@@ -31,6 +31,8 @@ TIMEOUT_SECONDS = 900
 #: The caller's own settings would send the blocks elsewhere (as in cc_dev/meltano_runner.py).
 FOREIGN_ENV = ("TAP_CLINICAL_CONDUCTOR_", "TARGET_POSTGRES_", "DBT_", "CC_", "MELTANO_")
 BLOCK_MARK = "README-TEST block "
+#: Per-checkout state the copy must not share (it gets its own, or links to the installed one).
+LOCAL_STATE = (".git", ".venv", ".meltano", ".pgdata", ".sandbox", ".pytest_cache", ".ruff_cache")
 
 
 # --- the convention (pure logic) ------------------------------------------------------------
@@ -110,18 +112,27 @@ def project_copy(dest: Path) -> None:
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
         capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
+        check=False,
+    )
+    if listed.returncode == 0:
+        for rel in filter(None, listed.stdout.decode().split("\0")):
+            if (ROOT / rel).is_file():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, dest / rel)
+    else:  # not a git checkout
+        skip = shutil.ignore_patterns(*LOCAL_STATE, "__pycache__", "target", "logs")
+        shutil.copytree(ROOT, dest, ignore=skip, symlinks=True, dirs_exist_ok=True)
     (dest / ".venv").symlink_to(ROOT / ".venv")
     (dest / ".meltano").mkdir()
     for kind in ("extractors", "loaders", "utilities"):
         (dest / ".meltano" / kind).symlink_to(ROOT / ".meltano" / kind)
-    (dest / ".meltano" / ".installed").touch()  # make's install target: up to date
+    # make's install targets are up to date: a reinstall from the copy would point the shared
+    # .venv's editable install at this temporary directory.
+    (dest / ".meltano" / ".installed").touch()
+    installed = (ROOT / ".venv" / ".installed").stat().st_mtime
+    for name in ("pyproject.toml", "meltano.yml", "transform.meltano.yml"):
+        if (dest / name).exists() and (dest / name).stat().st_mtime >= installed:
+            os.utime(dest / name, (installed - 1, installed - 1))
 
 
 def session_script(run: list[Block], folder: Path) -> str:
@@ -149,7 +160,10 @@ def session_script(run: list[Block], folder: Path) -> str:
 
 @pytest.mark.e2e
 def test_readme_shell_blocks_run_in_order(tmp_path):
-    if not (ROOT / ".meltano" / "utilities").exists():
+    if (
+        not (ROOT / ".meltano" / "utilities").exists()
+        or not (ROOT / ".venv" / ".installed").exists()
+    ):
         pytest.fail("plugins are not installed: run `make install` (make test does)")
     run = [b for b in readme_blocks(README) if b.runs]
     # The embedded server runs as an unprivileged user when we are root: a short, open directory.
