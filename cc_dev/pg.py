@@ -198,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "start":
         pg, _ = start_embedded()
-        print(f"{pg.describe()}\nexport {URL_ENV}='{pg.url}'")
+        print(
+            f"{pg.describe()}\nmeltano's dev environment (loader and dbt) uses it; its URL, "
+            f"for other tools: {pg.url}"
+        )
     elif args.command == "stop":
         print("stopped" if stop_embedded() else "not running")
     elif args.command == "status":
