@@ -29,7 +29,16 @@ README = ROOT / "README.md"
 #: The whole README session; it runs three pipelines of the small fake tenant (about 2 minutes).
 TIMEOUT_SECONDS = 900
 #: The caller's own settings would send the blocks elsewhere (as in cc_dev/meltano_runner.py).
-FOREIGN_ENV = ("TAP_CLINICAL_CONDUCTOR_", "TARGET_POSTGRES_", "DBT_", "CC_", "MELTANO_")
+#: So are make's own variables when the suite runs under `make test` (a terminal has none).
+FOREIGN_ENV = (
+    "TAP_CLINICAL_CONDUCTOR_",
+    "TARGET_POSTGRES_",
+    "DBT_",
+    "CC_",
+    "MELTANO_",
+    "MAKE",
+    "MFLAGS",
+)
 BLOCK_MARK = "README-TEST block "
 #: Per-checkout state the copy must not share (it gets its own, or links to the installed one).
 LOCAL_STATE = (".git", ".venv", ".meltano", ".pgdata", ".sandbox", ".pytest_cache", ".ruff_cache")
@@ -151,10 +160,10 @@ def session_script(run: list[Block], folder: Path) -> str:
         path.write_text(block.script())
         parts += [
             f"__block='README.md block at line {block.line}'",
-            f"echo '{BLOCK_MARK}at README.md line {block.line}' >&2",
+            f'echo "{BLOCK_MARK}at README.md line {block.line} t=$(date +%s)" >&2',
             f"source '{path}'",
         ]
-    parts.append("echo 'README-TEST done' >&2")
+    parts.append('echo "README-TEST done t=$(date +%s)" >&2')
     return "\n".join(parts) + "\n"
 
 
@@ -204,11 +213,16 @@ def test_readme_shell_blocks_run_in_order(tmp_path):
             subprocess.run(["make", stop], cwd=project, env=env, capture_output=True, check=False)
         shutil.rmtree(base, ignore_errors=True)
     output = log.read_text()
-    current = [x for x in output.splitlines() if x.startswith(BLOCK_MARK)]
-    where = current[-1].removeprefix(BLOCK_MARK) if current else "the prologue"
+    marks = [x for x in output.splitlines() if x.startswith((BLOCK_MARK, "README-TEST done"))]
+    current = [x for x in marks if x.startswith(BLOCK_MARK)]
+    where = current[-1].removeprefix(BLOCK_MARK).split(" t=")[0] if current else "the prologue"
     tail = "\n".join(output.splitlines()[-60:])
     if rc is None:
         pytest.fail(f"README session timed out after {TIMEOUT_SECONDS} s in {where}:\n{tail}")
     assert rc == 0, f"README.md: a command failed in {where} (exit {rc}); log {log}:\n{tail}"
     assert "README-TEST done" in output
-    print(f"README session: {len(run)} blocks in {time.monotonic() - started:.0f} s")
+    times = [int(x.rsplit("t=", 1)[1]) for x in marks]
+    per_block = ", ".join(
+        f"line {b.line}: {t1 - t0} s" for b, t0, t1 in zip(run, times, times[1:], strict=True)
+    )
+    print(f"README session: {len(run)} blocks in {time.monotonic() - started:.0f} s ({per_block})")
