@@ -223,6 +223,6 @@ def test_readme_shell_blocks_run_in_order(tmp_path):
     assert "README-TEST done" in output
     times = [int(x.rsplit("t=", 1)[1]) for x in marks]
     per_block = ", ".join(
-        f"line {b.line}: {t1 - t0} s" for b, t0, t1 in zip(run, times, times[1:], strict=True)
+        f"line {b.line}: {t1 - t0} s" for b, t0, t1 in zip(run, times[:-1], times[1:], strict=True)
     )
     print(f"README session: {len(run)} blocks in {time.monotonic() - started:.0f} s ({per_block})")
