@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 from cc_sandbox import endpoints as ep
 from cc_sandbox.faults import TokenBucket, fault_rates
-from cc_sandbox.model import Row, Tenant
-from cc_sandbox.odata import DATETIME_FORMS, ODataError, parse_query, sort_rows
+from cc_sandbox.model import Row, RowSeq, Tenant
+from cc_sandbox.odata import DATETIME_FORMS, ODataError, parse_query, sort_positions, sort_rows
 from cc_sandbox.stats import Stats
 
 #: Default datetime literal form in ``$filter`` per profile.
@@ -243,9 +243,11 @@ class App:
         ):
             return error(404, f"No HTTP resource was found that matches the request URI "
                               f"'{link_base}'.")
-        with tenant.lock:  # rows and version must belong together
-            rows = tenant.rows_for(spec.name, parent_id) or []
-            version = tenant.table(spec.name).version
+        rows = tenant.rows_for(spec.name, parent_id)  # one version of the table
+        if rows is None:
+            return error(404, f"No HTTP resource was found that matches the request URI "
+                              f"'{link_base}'.")
+        version = rows.snap.version
         source = spec.source
         if spec.shape == ep.OBJECT:
             return Answer(200, tenant.render(source, rows[0])[1] if rows else b"{}")
@@ -282,11 +284,15 @@ class App:
         self,
         spec: ep.EndpointSpec,
         parent_id: int | None,
-        rows: list[Row],
+        rows: RowSeq,
         version: int,
         query: Any,
-    ) -> list[Row]:
-        """Rows after ``$filter`` and ``$orderby``, cached: paging asks the same query again."""
+    ) -> RowSeq | list[Row]:
+        """Rows after ``$filter`` and ``$orderby``, cached: paging asks the same query again.
+
+        Over columns where every property asked for is one (no record is generated); else
+        record by record, as a last resort that costs a pass over the table.
+        """
         if query.predicate is None and not query.orderby:
             return rows
         key = (spec.name, parent_id, version, self.tenant.render_gen, query.filter_text,
@@ -296,6 +302,35 @@ class App:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
+        selected = self._select_columns(spec, rows, query)
+        if selected is None:
+            selected = self._select_records(spec, rows, query)
+        with self._cache_lock:
+            self._cache[key] = selected
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return selected
+
+    def _select_columns(self, spec: ep.EndpointSpec, rows: RowSeq, query: Any) -> RowSeq | None:
+        tenant = self.tenant
+        positions = rows.all_positions()
+
+        def columns(path: str) -> Any:
+            return tenant.column(spec.name, path, rows.snap, positions)
+
+        if query.predicate is not None:
+            mask = query.predicate.mask(columns)
+            if mask is None:
+                return None
+            positions = positions[mask]
+        if query.orderby:
+            order = sort_positions(query.orderby, columns)
+            if order is None:
+                return None
+            positions = positions[order]
+        return RowSeq(tenant, rows.table, rows.snap, positions)
+
+    def _select_records(self, spec: ep.EndpointSpec, rows: RowSeq, query: Any) -> list[Row]:
         render = self.tenant.render
         pairs = [(row, render(spec.source, row)[0]) for row in rows]
         if query.predicate is not None:
@@ -303,12 +338,7 @@ class App:
             pairs = [pair for pair in pairs if predicate(pair[1])]
         if query.orderby:
             pairs = sort_rows(pairs, query.orderby, self._typer(spec.name), self.tenant.tz)
-        selected = [row for row, _ in pairs]
-        with self._cache_lock:
-            self._cache[key] = selected
-            while len(self._cache) > 32:
-                self._cache.popitem(last=False)
-        return selected
+        return [row for row, _ in pairs]
 
 
 def _wrap(shape: str, blobs: list[bytes], link: str | None, count: int | None) -> bytes:
