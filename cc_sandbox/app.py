@@ -44,6 +44,7 @@ class Config:
         overrides: Per-endpoint ``shape``, ``change_field``, ``ignores_skip``,
             ``ignores_filter``, ``status``.
         pretty: Serve indented, multi-line JSON, as a debug build or a proxy may.
+        late_share: Share of a simulated day's child changes that are late (no parent signal).
     """
 
     api_key: str = "sandbox-key"
@@ -58,6 +59,7 @@ class Config:
     filter_datetime_format: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     pretty: bool = False
+    late_share: float = 0.05
 
     def public(self) -> dict[str, Any]:
         """The settings without the API key (never echoed)."""
@@ -123,7 +125,7 @@ class App:
 
     def __init__(self, tenant: Tenant, config: Config) -> None:
         self.tenant = tenant
-        self.stats = Stats()
+        self.stats = Stats(lambda: tenant.day)
         self.config = config
         self._lock = threading.Lock()
         self._requests = 0
@@ -148,6 +150,9 @@ class App:
         unknown = set(changes) - names
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; expected {sorted(names)}")
+        late = changes.get("late_share")
+        if late is not None and not 0.0 <= float(late) <= 1.0:
+            raise ValueError("late_share must be within [0, 1]")
         form = changes.get("filter_datetime_format")
         if form is not None and form not in DATETIME_FORMS:
             raise ValueError(f"filter_datetime_format must be one of {list(DATETIME_FORMS)}")
@@ -174,6 +179,12 @@ class App:
     def datetime_form(self) -> str:
         """The datetime literal form ``$filter`` accepts."""
         return self.config.filter_datetime_format or DEFAULT_FORMS[self.tenant.profile]
+
+    # ------------------------------------------------------------------------------ days
+
+    def advance_day(self, days: int = 1) -> list[dict[str, Any]]:
+        """Simulate ``days`` days of a site's changes (see ``days.py``); one summary each."""
+        return [self.tenant.advance_day(self.config.late_share) for _ in range(int(days))]
 
     # ------------------------------------------------------------------------------ schedules
 
@@ -253,7 +264,7 @@ class App:
             return Answer(200, tenant.render(source, rows[0])[1] if rows else b"{}")
         shape = over.get("shape", spec.shape)
         if not spec.odata:
-            blobs = [tenant.render(source, row)[1] for row in rows]
+            blobs = rows.blobs(0, len(rows))
             return Answer(200, _wrap(shape, blobs, None, None))
         typer = self._typer(spec.name)
         try:
@@ -265,8 +276,10 @@ class App:
             return error(400, str(exc))
         selected = self._select(spec, parent_id, rows, version, query)
         start = 0 if over.get("ignores_skip") else query.skip
-        page = selected[start : start + query.top]
-        blobs = [tenant.render(source, row)[1] for row in page]
+        if isinstance(selected, RowSeq):
+            blobs = selected.blobs(start, start + query.top)
+        else:
+            blobs = [tenant.render(source, row)[1] for row in selected[start : start + query.top]]
         link = None
         if query.top and query.skip + query.top < len(selected):
             nxt = dict(params)

@@ -41,8 +41,11 @@ PROFILES = ("spec", "plan")
 CORRUPTIONS = ("no_id", "null_id", "string_id", "nul_chars", "huge", "bad_timestamp")
 #: Size of the text a ``huge`` corruption adds (bytes).
 HUGE_BYTES = 1_500_000
-#: Generated records kept (with their JSON); more are generated again when asked for.
-ROW_CACHE = 300_000
+#: Bytes of served JSON kept per tenant; a record beyond it is generated again when asked for.
+BLOB_CACHE_BYTES = 1_200_000_000
+#: Records (as dicts) kept, and previews' sources: small, as records are cached as JSON.
+ROW_CACHE = 20_000
+IDENTITY_CACHE = 400_000
 
 #: Preview models that point at a record of another table (copied from it, not invented).
 REF_TABLES: dict[str, str] = {
@@ -222,6 +225,12 @@ class RowSeq:
         for k in range(len(self)):
             yield self[k]
 
+    def blobs(self, start: int, stop: int) -> list[bytes]:
+        """Served JSON of the rows ``[start:stop]``."""
+        blob, table, snap = self.tenant.blob, self.table, self.snap
+        span = range(*slice(start, stop).indices(len(self)))
+        return [blob(table, snap, self._pos(k)) for k in span]
+
     def __bool__(self) -> bool:
         return len(self) > 0
 
@@ -384,6 +393,9 @@ class Tenant:
         self._rows: OrderedDict[tuple[str, int, int], Row] = OrderedDict()
         self._rows_lock = threading.Lock()
         self.row_cache = row_cache
+        self._blobs: OrderedDict[tuple[str, int, int, int], bytes] = OrderedDict()
+        self._blob_bytes = 0
+        self.blob_cache_bytes = BLOB_CACHE_BYTES
         #: Corrupted records: source table -> {rid: kind} (see ``corrupt``).
         self._corrupted: dict[str, dict[int, str]] = {}
         #: Every change: dicts of day, at, endpoint, parent, id, kind, signal (see ``days.py``).
@@ -496,6 +508,25 @@ class Tenant:
             self._rows[key] = made
             while len(self._rows) > self.row_cache:
                 self._rows.popitem(last=False)
+        return made
+
+    def blob(self, table: Table, snap: Snap, pos: int) -> bytes:
+        """The served JSON of the record at ``pos`` (cached by bytes, least recently used out)."""
+        rid = int(snap.ids[pos])
+        over = snap.over.get(rid)
+        key = (table.spec.name, rid, over.gen if over is not None else 0, self.render_gen)
+        with self._rows_lock:
+            hit = self._blobs.get(key)
+            if hit is not None:
+                self._blobs.move_to_end(key)
+                return hit
+        made = self.render(table.spec.name, self.row(table, snap, pos))[1]
+        with self._rows_lock:
+            if key not in self._blobs:
+                self._blobs[key] = made
+                self._blob_bytes += len(made)
+            while self._blob_bytes > self.blob_cache_bytes and self._blobs:
+                self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
         return made
 
     def column(self, name: str, path: str, snap: Snap,
@@ -681,7 +712,7 @@ class Tenant:
         cols = {k: v[pos] for k, v in t.base.cols.items()}
         rng = random.Random(mix(self.seed, salt(table), rid, 1))
         links = self.make_links(t.spec, cols, rng)
-        if len(self._links) > 4 * self.row_cache:
+        if len(self._links) > IDENTITY_CACHE:
             self._links.clear()
         self._links[key] = links
         return links
@@ -738,9 +769,10 @@ class Tenant:
         cols = {k: v[pos] for k, v in t.base.cols.items()}
         base = self.make_base(t.spec, rid, cols, self.links_of(table, rid),
                               mix(self.seed, salt(table), rid), pos, identity)
-        if len(cache) > self.row_cache:
-            cache.clear()
-        cache[key] = base
+        if identity:  # whole records are cached as rows and JSON
+            if len(cache) > IDENTITY_CACHE:
+                cache.clear()
+            cache[key] = base
         return base
 
     def identity_of(self, table: str, rid: int) -> Any:
@@ -754,11 +786,10 @@ class Tenant:
 
         ``streams`` seeds the record's two generators (scalars, references).
         """
-        rng = random.Random(streams)
         if not spec.model:  # lookup lists: a list of names
-            return f"{rng.choice(_WORDS).title()} list {rid}"
+            return f"{random.Random(streams).choice(_WORDS).title()} list {rid}"
         changed = float(cols["changed"])
-        gen = _Gen(self, rng, links, random.Random(mix(streams, 2)), identity)
+        gen = _Gen(self, streams, links, identity)
         base = gen.model(spec.model, 0, rid, changed)
         _FIXUPS.get(spec.name, _no_fixup)(self, base, links, cols, pos)
         # Served from ``changed`` as change fields (never from overrides: bases are generated
@@ -802,12 +833,12 @@ class Tenant:
         return self.tables[spec.source]
 
     def _log(self, table: Table, rid: int, parent: int | None, kind: str,
-             signal: str | None) -> None:
+             signal: str | None, at: float | None = None) -> None:
         spec = table.spec
         key = spec.parent[1] if spec.parent else None
         self.changes.append({
             "day": self.day,
-            "at": format_utc(self.clock, 0),
+            "at": format_utc(self.clock if at is None else at, 0),
             "endpoint": spec.name,
             "parent": {key: parent} if key and parent is not None else {},
             "id": rid,
@@ -884,7 +915,7 @@ class Tenant:
             parents = cols.get("parent")
             for pos, rid in zip(positions, out, strict=True):
                 self._log(table, rid, int(parents[pos]) if parents is not None else None,
-                          "update", signal)
+                          "update", signal, float(cols["changed"][pos]))
             return out
 
     def _changed_base(self, base: Any) -> Any:
@@ -936,7 +967,7 @@ class Tenant:
         *,
         under: str = "any",
         parent_ids: list[int] | None = None,
-        values: dict[str, Any] | None = None,
+        values: dict[str, Any] | list[dict[str, Any]] | None = None,
         signal: str | None = None,
     ) -> list[int]:
         """Add ``n`` records stamped at the tenant clock.
@@ -948,7 +979,7 @@ class Tenant:
                 generation (their change field does not move), ``new`` under parents inserted
                 or updated since, ``any`` anywhere.
             parent_ids: Explicit parents (cycled through), instead of ``under``.
-            values: Column values of the new records (``{"subject": 12}``).
+            values: Column values of the new records (``{"subject": 12}``), or one dict each.
             signal: How a client can learn of the change (the change log's ``signal``).
 
         Returns:
@@ -980,7 +1011,7 @@ class Tenant:
                            else self._mut_rng.choice(candidates))
                 rid = table.next_id() if not new_ids else new_ids[-1] + 1
                 cols = self._new_columns(spec, pid)
-                cols.update(values or {})
+                cols.update((values[k] if isinstance(values, list) else values) or {})
                 links = self.make_links(spec, cols, self._mut_rng)
                 base = self.make_base(spec, rid, cols, links, self._mut_rng.getrandbits(64))
                 over[rid] = Over(1, base, links, False)
@@ -994,7 +1025,7 @@ class Tenant:
             self.clock += 1
             table.commit(ids, cols_out, over)
             for rid, c in zip(new_ids, added, strict=True):
-                self._log(table, rid, c.get("parent"), "insert", signal)
+                self._log(table, rid, c.get("parent"), "insert", signal, c["changed"])
             return new_ids
 
     def delete(self, endpoint: str, n: int = 1, *, ids: list[int] | None = None,
@@ -1240,27 +1271,36 @@ _FIXUPS: dict[str, Fixup] = {
 class _Gen:
     """Fills one record from its model's field list.
 
-    Scalars come from ``rng``, references from ``ref_rng``: a record's scalars are then the
-    same whether or not its references are filled, and ``identity`` mode (scalars only) gives
-    what previews of the record copy without generating the records it points at.
+    Three generators, all seeded from ``streams``: one for the fields previews copy (names,
+    uid, ...), one for references, one for the rest. The fields previews copy are then the same
+    whether or not the rest is filled: ``identity`` mode fills only them, which is what a
+    preview of the record needs, without generating the records the record points at.
     """
 
-    def __init__(self, tenant: Tenant, rng: random.Random, links: dict[str, int],
-                 ref_rng: random.Random, identity: bool = False) -> None:
+    def __init__(self, tenant: Tenant, streams: int, links: dict[str, int],
+                 identity: bool = False) -> None:
         self.tenant = tenant
-        self.rng = rng
-        self.ref_rng = ref_rng
+        self.names = random.Random(mix(streams, 1))
+        # Seeding costs 5 us a generator: identities (most generated records) need one.
+        self.main = self.names if identity else random.Random(streams)
+        self.ref_rng = self.names if identity else random.Random(mix(streams, 2))
+        self.rng = self.main
         self.identity = identity
         self.links = links
-        self.first = rng.choice(_FIRST_NAMES)
-        self.last = rng.choice(_LAST_NAMES)
+        self.first = self.names.choice(_FIRST_NAMES)
+        self.last = self.names.choice(_LAST_NAMES)
 
     def model(self, model: str, depth: int, rid: int | None, changed: float) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        top = rid is not None
         for fname, code in MODELS.get(model, ()):
-            if rid is not None and fname in ("id", "Id"):
+            if top and fname in ("id", "Id"):
                 out[fname] = rid
-            else:
+            elif top and fname.lower() in PREVIEW_FIELDS and not code.startswith(("@", "[")):
+                self.rng = self.names
+                out[fname] = self.value(fname, code, depth, changed)
+                self.rng = self.main
+            elif not self.identity:
                 out[fname] = self.value(fname, code, depth, changed)
         return out
 
@@ -1341,8 +1381,6 @@ class _Gen:
 
     def ref(self, model: str, depth: int) -> dict[str, Any] | None:
         table = REF_TABLES.get(model)
-        if table is not None and self.identity:
-            return None
         if table is not None:
             rid = self.links.get(table)
             if rid is None and "studies" in self.links and ep.BY_NAME[table].kind == "study":
@@ -1379,10 +1417,17 @@ class _Gen:
                 out[fname] = lower[low]
             else:
                 out[fname] = self.value(fname, code, 2, CLOCK_START)
-        if len(self.tenant.previews) > self.tenant.row_cache:
+        if len(self.tenant.previews) > IDENTITY_CACHE:
             self.tenant.previews.clear()
         self.tenant.previews[key] = out
         return out
+
+
+#: Fields (lower case) that previews copy from the record they point at, and label sources.
+PREVIEW_FIELDS = frozenset(
+    {name.lower() for model in REF_TABLES for name, code in MODELS.get(model, ())
+     if not code.startswith(("@", "["))} | {"name", "displayname", "rolename", "fullname"}
+)
 
 
 def _uuid(rng: random.Random) -> str:
