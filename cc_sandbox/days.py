@@ -285,9 +285,8 @@ class _Day:
     def late_elements(self, now: float) -> None:
         """Elements corrected on visits completed long ago: nothing on the visit moves."""
         t, rng = self.t, self.rng
-        n = sum(int(DAY_VOLUME["visit_completions"] * t.scale * self.late_share)
-                + (rng.random() < (DAY_VOLUME["visit_completions"] * t.scale * self.late_share) % 1)
-                for _ in (0,))
+        x = DAY_VOLUME["visit_completions"] * t.scale * self.late_share
+        n = int(x) + (rng.random() < x - int(x))
         if not n:
             return
         visits = t.tables["patient_visits"].snap
