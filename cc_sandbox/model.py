@@ -1271,10 +1271,10 @@ _FIXUPS: dict[str, Fixup] = {
 class _Gen:
     """Fills one record from its model's field list.
 
-    Three generators, all seeded from ``streams``: one for the fields previews copy (names,
-    uid, ...), one for references, one for the rest. The fields previews copy are then the same
-    whether or not the rest is filled: ``identity`` mode fills only them, which is what a
-    preview of the record needs, without generating the records the record points at.
+    Two generators, both seeded from ``streams``: one for the fields previews copy (names,
+    uid, ...), one for the rest. The fields previews copy are then the same whether or not the
+    rest is filled: ``identity`` mode fills only them, which is what a preview of the record
+    needs, without generating the records the record points at.
     """
 
     def __init__(self, tenant: Tenant, streams: int, links: dict[str, int],
@@ -1283,7 +1283,7 @@ class _Gen:
         self.names = random.Random(mix(streams, 1))
         # Seeding costs 5 us a generator: identities (most generated records) need one.
         self.main = self.names if identity else random.Random(streams)
-        self.ref_rng = self.names if identity else random.Random(mix(streams, 2))
+        self.ref_rng = self.main
         self.rng = self.main
         self.identity = identity
         self.links = links
