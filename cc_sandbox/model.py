@@ -976,7 +976,8 @@ class Tenant:
             endpoint: Endpoint name.
             n: Number of records.
             under: For child endpoints: ``old`` puts them under parents that are unchanged since
-                generation (their change field does not move), ``new`` under parents inserted
+                generation and changed more than 30 days before the clock (their change field
+                does not move, and no recent window covers it), ``new`` under parents inserted
                 or updated since, ``any`` anywhere.
             parent_ids: Explicit parents (cycled through), instead of ``under``.
             values: Column values of the new records (``{"subject": 12}``), or one dict each.
@@ -992,8 +993,10 @@ class Tenant:
             if spec.parent is not None and candidates is None:
                 psnap = self.tables[spec.parent[0]].snap
                 changed = {rid for rid, o in psnap.over.items() if not o.original}
-                if under == "old":
-                    candidates = [int(r) for r in psnap.ids if int(r) not in changed]
+                if under == "old":  # unchanged, and not recently: no change window covers it
+                    quiet = psnap.ids[psnap.cols["changed"] < self.clock - 30 * _DAY].tolist()
+                    candidates = [r for r in quiet if r not in changed] or [
+                        int(r) for r in psnap.ids.tolist() if r not in changed]
                 elif under == "new":
                     candidates = sorted(int(r) for r in changed if psnap.position(r) is not None)
                 else:
