@@ -148,6 +148,7 @@ class _Day:
     # ------------------------------------------------------------------ per-study lists
 
     def children(self) -> None:
+        """Inserts, edits and deletes of the per-study lists, batched by list, kind and signal."""
         plans: list[tuple[str, str, str]] = []  # (endpoint, kind, class)
         for name in CHILD_LISTS:
             for kind in ("insert", "update", "delete"):
@@ -156,50 +157,61 @@ class _Day:
                     klass = ("late" if roll < self.late_share else
                              "bumped" if roll < self.late_share + PARENT_BUMPED else "active")
                     plans.append((name, kind, klass))
+        pools = {"active": set(self.active_list), "bumped": set(self.closed),
+                 "late": set(self.quiet_closed) - self.touched}
+        signals = {"active": "parent_active", "bumped": "parent_changed", "late": "none"}
         bumped: set[int] = set()
-        late_pool = [s for s in self.quiet_closed if s not in self.touched]
+        batches: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
+        taken: set[tuple[str, int]] = set()
         for name, kind, klass in plans:
-            if klass == "active":
-                pool, signal = self.active_list, "parent_active"
-            elif klass == "bumped":
-                pool, signal = self.closed, "parent_changed"
-            else:
-                pool, signal = late_pool, "none"
-            parent = self.parent_for(name, kind, pool, bumped if klass == "late" else set())
-            if parent is None:
+            avoid = bumped if klass == "late" else set()
+            picked = self.parent_for(name, kind, pools[klass], avoid, taken)
+            if picked is None:
                 continue
-            sid, rid = parent
             if klass == "bumped":
-                bumped.add(sid)
-                late_pool = [s for s in late_pool if s != sid]
+                bumped.add(picked[0])
+                pools["late"].discard(picked[0])
+            if kind != "insert":
+                taken.add((name, picked[1]))
+            batches.setdefault((name, kind, signals[klass]), []).append(picked)
+        for (name, kind, signal), picks in sorted(batches.items()):
             if kind == "insert":
-                self.t.insert(name, 1, parent_ids=[sid], signal=signal)
+                self.t.insert(name, len(picks), parent_ids=[sid for sid, _ in picks],
+                              signal=signal)
             elif kind == "update":
-                self.t.update(name, ids=[rid], signal=signal)
+                self.t.update(name, ids=sorted(rid for _, rid in picks), signal=signal)
             else:
-                self.t.delete(name, ids=[rid], signal=signal)
+                self.t.delete(name, ids=sorted(rid for _, rid in picks), signal=signal)
         new_bumps = sorted(bumped - self.touched)
         if new_bumps:
             self.t.update("studies", ids=new_bumps, signal="top")
             self.touched |= bumped
 
-    def parent_for(self, name: str, kind: str, pool: list[int],
-                   avoid: set[int]) -> tuple[int, int] | None:
-        """A study of ``pool`` (and, for updates and deletes, one of its rows of ``name``)."""
+    def parent_for(self, name: str, kind: str, pool: set[int], avoid: set[int],
+                   taken: set[tuple[str, int]]) -> tuple[int, int] | None:
+        """A study of ``pool`` (and, for updates and deletes, one of its rows of ``name``).
+
+        Random draws until one fits: rows sit 75% under active studies and the rest mostly
+        under closed ones, so a few draws do, without a pass over the table.
+        """
         if not pool:
             return None
+        rng = self.rng
         if kind == "insert":
-            for _ in range(20):
-                sid = self.rng.choice(pool)
+            ordered = sorted(pool)
+            for _ in range(50):
+                sid = ordered[int(rng.random() * len(ordered))]
                 if sid not in avoid:
                     return sid, 0
             return None
         snap = self.t.tables[name].snap
-        under = np.nonzero(np.isin(snap.cols["parent"], np.array(pool, dtype=np.int64)))[0]
-        if not len(under):
-            return None
-        pos = int(under[int(self.rng.random() * len(under))])
-        return int(snap.cols["parent"][pos]), int(snap.ids[pos])
+        size = len(snap.ids)
+        for _ in range(2000):
+            pos = int(rng.random() * size)
+            sid, rid = int(snap.cols["parent"][pos]), int(snap.ids[pos])
+            if sid in pool and sid not in avoid and (name, rid) not in taken:
+                return sid, rid
+        return None
 
     # ------------------------------------------------------------------------------ subjects
 
@@ -254,19 +266,21 @@ class _Day:
         self.late_elements(now)
 
     def complete_elements(self, snap: Any, positions: np.ndarray, now: float) -> None:
+        """Complete the open elements of visits completed today (two batches, by signal)."""
         elements = self.t.tables["patient_visit_elements"]
+        esnap = elements.snap
         window = ACTIVE_WINDOW_DAYS * act.DAY
+        by_signal: dict[str, list[int]] = {"parent_active": [], "parent_status": []}
         for pos in positions.tolist():
-            vid = int(snap.ids[pos])
             near = (snap.cols["minDueDate"][pos] - window <= now
                     <= snap.cols["maxDueDate"][pos] + window)
-            esnap = elements.snap
-            kids = elements.child_positions(esnap, vid)
+            kids = elements.child_positions(esnap, int(snap.ids[pos]))
             open_ids = [int(esnap.ids[k]) for k in kids if np.isnan(esnap.cols["completedOn"][k])]
-            if open_ids:
-                self.t.update("patient_visit_elements", ids=open_ids,
-                              values={"completedOn": self.now()},
-                              signal="parent_active" if near else "parent_status")
+            by_signal["parent_active" if near else "parent_status"] += open_ids
+        for signal, ids in by_signal.items():
+            if ids:
+                self.t.update("patient_visit_elements", ids=sorted(ids),
+                              values={"completedOn": self.now()}, signal=signal)
 
     def appointments(self, now: float) -> None:
         t, rng = self.t, self.rng
