@@ -388,7 +388,6 @@ class Tenant:
         self.tables: dict[str, Table] = {}
         self.previews: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._links: dict[tuple[str, int], dict[str, int]] = {}
-        self._bases: dict[tuple[str, int], Any] = {}
         self._identities: dict[tuple[str, int], Any] = {}
         self._rows: OrderedDict[tuple[str, int, int], Row] = OrderedDict()
         self._rows_lock = threading.Lock()
@@ -704,12 +703,9 @@ class Tenant:
         hit = self._links.get(key)
         if hit is not None:
             return hit
-        t = self.tables[table]
-        pos = t.base.position(rid)
+        t, pos, cols, over = self._locate(table, rid)
         if pos is None:
-            over = t.snap.over.get(rid)
             return dict(over.links or {}) if over is not None else {}
-        cols = {k: v[pos] for k, v in t.base.cols.items()}
         rng = random.Random(mix(self.seed, salt(table), rid, 1))
         links = self.make_links(t.spec, cols, rng)
         if len(self._links) > IDENTITY_CACHE:
@@ -757,16 +753,13 @@ class Tenant:
     def base_of(self, table: str, rid: int, identity: bool = False) -> Any:
         """A record's generated fields (or, for an inserted record, its fields as inserted)."""
         key = (table, rid)
-        cache = self._identities if identity else self._bases
-        hit = cache.get(key)
+        cache = self._identities
+        hit = cache.get(key) if identity else None
         if hit is not None:
             return hit
-        t = self.tables[table]
-        pos = t.base.position(rid)
+        t, pos, cols, over = self._locate(table, rid)
         if pos is None:
-            over = t.snap.over.get(rid)
             return over.base if over is not None else None
-        cols = {k: v[pos] for k, v in t.base.cols.items()}
         base = self.make_base(t.spec, rid, cols, self.links_of(table, rid),
                               mix(self.seed, salt(table), rid), pos, identity)
         if identity:  # whole records are cached as rows and JSON
@@ -774,6 +767,15 @@ class Tenant:
                 cache.clear()
             cache[key] = base
         return base
+
+    def _locate(self, table: str, rid: int) -> tuple[Table, int | None, dict[str, Any],
+                                                     Over | None]:
+        """A record's generated position and column values, or its overlay entry if inserted."""
+        t = self.tables[table]
+        pos = t.base.position(rid)
+        if pos is None:
+            return t, None, {}, t.snap.over.get(rid)
+        return t, pos, {k: v[pos] for k, v in t.base.cols.items()}, None
 
     def identity_of(self, table: str, rid: int) -> Any:
         """A record's scalar fields (what previews of it copy), without its references."""
@@ -784,7 +786,7 @@ class Tenant:
                   identity: bool = False) -> Any:
         """Fill one record from its model, then set the fields its columns hold.
 
-        ``streams`` seeds the record's two generators (scalars, references).
+        ``streams`` seeds the record's generators (see ``_Gen``).
         """
         if not spec.model:  # lookup lists: a list of names
             return f"{random.Random(streams).choice(_WORDS).title()} list {rid}"
