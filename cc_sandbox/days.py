@@ -228,9 +228,10 @@ class _Day:
         events = self.count("subject_status_events")
         if events and len(candidates):
             picks = [int(candidates[int(rng.random() * len(candidates))]) for _ in range(events)]
+            # One second apart: (subject, status, eventDate) is the key of a status event.
             values = [{"subject": int(subjects.ids[p]), "study": int(subjects.cols["parent"][p]),
                        "status": rng.randrange(len(act.SUBJECT_STATUSES)),
-                       "eventDate": self.now()} for p in picks]
+                       "eventDate": self.now() + k} for k, p in enumerate(picks)]
             t.insert("subject_statuses", events, values=values, signal="top")
 
     # -------------------------------------------------------------------------------- visits

@@ -105,6 +105,9 @@ COLUMN_FIELDS: dict[str, dict[str, tuple[str, Any]]] = {
     "patient_visit_elements": {"completedOn": ("completedOn", "dt")},
 }
 
+#: The key of records whose model has no id (the change log gives it instead of an id).
+KEY_FIELDS: dict[str, tuple[str, ...]] = {"subject_statuses": ("subject/Id", "status", "eventDate")}
+
 _FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Eli", "Fatima", "Gus", "Hana", "Ivan", "June",
                 "Kofi", "Lena", "Marco", "Nia", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tariq")
 _LAST_NAMES = ("Adams", "Brooks", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Haddad", "Ito",
@@ -835,9 +838,12 @@ class Tenant:
         return self.tables[spec.source]
 
     def _log(self, table: Table, rid: int, parent: int | None, kind: str,
-             signal: str | None, at: float | None = None) -> None:
+             signal: str | None, at: float | None = None, base: Any = None) -> None:
         spec = table.spec
         key = spec.parent[1] if spec.parent else None
+        extra = {}
+        if spec.name in KEY_FIELDS and isinstance(base, dict):  # no id: the tap's key instead
+            extra["key"] = [_dig(base, path) for path in KEY_FIELDS[spec.name]]
         self.changes.append({
             "day": self.day,
             "at": format_utc(self.clock if at is None else at, 0),
@@ -847,6 +853,7 @@ class Tenant:
             "kind": kind,
             "signal": signal or "manual",
             "signalled": None if signal is None else signal != "none",
+            **extra,
         })
 
     def _positions(self, table: Table, n: int, ids: list[int] | None) -> list[int]:
@@ -1030,7 +1037,8 @@ class Tenant:
             self.clock += 1
             table.commit(ids, cols_out, over)
             for rid, c in zip(new_ids, added, strict=True):
-                self._log(table, rid, c.get("parent"), "insert", signal, c["changed"])
+                self._log(table, rid, c.get("parent"), "insert", signal, c["changed"],
+                          over[rid].base)
             return new_ids
 
     def delete(self, endpoint: str, n: int = 1, *, ids: list[int] | None = None,
@@ -1133,6 +1141,13 @@ class Tenant:
     def changes_of(self, day: int) -> list[dict[str, Any]]:
         """The change log of simulated day ``day`` (0: mutations before the first day)."""
         return [c for c in self.changes if c["day"] == day]
+
+
+def _dig(doc: dict[str, Any], path: str) -> Any:
+    value: Any = doc
+    for part in path.split("/"):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _exact(instant: float) -> float:

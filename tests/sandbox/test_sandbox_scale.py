@@ -235,6 +235,9 @@ def test_change_log_is_exactly_the_difference_of_two_days(busy: Tenant) -> None:
         assert logged == diff and len(diff) > 30
         inserted = [c for c in log if c["endpoint"] == "subject_statuses"]
         assert len(busy.table("subject_statuses")) - statuses_before == len(inserted)
+        keys = {(r["data"]["subject"]["Id"], r["data"]["status"], r["data"]["eventDate"])
+                for r in busy.truth("subject_statuses")}
+        assert inserted and {tuple(c["key"]) for c in inserted} <= keys
         for c in log:
             if c["kind"] == "insert" and c["parent"]:
                 assert after[(c["endpoint"], c["id"])][0] == c["parent"]
