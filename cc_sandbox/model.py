@@ -551,7 +551,7 @@ class Tenant:
                     changed = np.where(whole, np.floor(changed), changed)
                 return changed, np.zeros(len(changed), dtype=bool)
         spec_col = COLUMN_FIELDS.get(source, {}).get(path)
-        if spec_col is None or (self.activity == "none" and source != "subjects"):
+        if spec_col is None:
             return None
         colname, kind = spec_col
         values = snap.cols[colname][positions]

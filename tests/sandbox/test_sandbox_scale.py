@@ -310,3 +310,21 @@ def test_activity_shares_match_the_readme() -> None:
         planned = tenant.render("appointments", row)[0]["plannedStart"]
         target = tenant.render("patient_visits", visit)[0]["targetDueDate"]
         assert abs(np.datetime64(planned) - np.datetime64(target)) <= np.timedelta64(5, "h")
+
+
+def test_activity_none_is_uniform_and_filters_the_same() -> None:
+    tenant = Tenant(scale=0.002, activity="none")
+    studies = tenant.table("studies").snap
+    assert abs(np.isin(studies.cols["status"], act.ACTIVE_CODES).mean() - 0.5) < 0.1
+    assert np.isin(studies.ids, tenant.table("subjects").snap.cols["parent"]).mean() > 0.3
+    app = App(tenant, Config())
+    query = parse_query({"$filter": "status eq 'Started'", "$orderby": "maxDueDate desc"},
+                        app._typer("patient_visits"), app.datetime_form, tenant.tz)
+    rows = tenant.rows_for("patient_visits", None)
+    assert rows is not None
+    by_columns = app._select_columns(ep.BY_NAME["patient_visits"], rows, query)
+    assert by_columns is not None and len(by_columns) > len(rows) / 5
+    assert [r.rid for r in by_columns] == [
+        r.rid for r in app._select_records(ep.BY_NAME["patient_visits"], rows, query)]
+    with pytest.raises(ValueError, match="activity"):
+        Tenant(scale=0.0003, activity="busy")
