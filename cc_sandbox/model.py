@@ -1312,15 +1312,18 @@ class _Gen:
 
     def model(self, model: str, depth: int, rid: int | None, changed: float) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        top = rid is not None
-        for fname, code in MODELS.get(model, ()):
-            if top and fname in ("id", "Id"):
+        if rid is None:  # a nested object: every field from the main generator
+            for fname, code in MODELS.get(model, ()):
+                out[fname] = self.value(fname, code, depth, changed)
+            return out
+        for fname, code, role in _plan(model, self.identity):
+            if role == "id":
                 out[fname] = rid
-            elif top and fname.lower() in PREVIEW_FIELDS and not code.startswith(("@", "[")):
+            elif role == "names":
                 self.rng = self.names
                 out[fname] = self.value(fname, code, depth, changed)
                 self.rng = self.main
-            elif not self.identity:
+            else:
                 out[fname] = self.value(fname, code, depth, changed)
         return out
 
@@ -1448,6 +1451,23 @@ PREVIEW_FIELDS = frozenset(
     {name.lower() for model in REF_TABLES for name, code in MODELS.get(model, ())
      if not code.startswith(("@", "["))} | {"name", "displayname", "rolename", "fullname"}
 )
+
+
+@functools.lru_cache(maxsize=512)
+def _plan(model: str, identity: bool) -> tuple[tuple[str, str, str], ...]:
+    """A record's fields with their role: ``id``, ``names`` (previews copy them), ``main``.
+
+    In identity mode only the first two: the fields previews copy, nothing else generated.
+    """
+    out = []
+    for fname, code in MODELS.get(model, ()):
+        if fname in ("id", "Id"):
+            out.append((fname, code, "id"))
+        elif fname.lower() in PREVIEW_FIELDS and not code.startswith(("@", "[")):
+            out.append((fname, code, "names"))
+        elif not identity:
+            out.append((fname, code, "main"))
+    return tuple(out)
 
 
 def _uuid(rng: random.Random) -> str:
