@@ -67,7 +67,7 @@ def simulate_day(tenant: Tenant, late_share: float = 0.05) -> dict[str, Any]:
         raise ValueError(f"late_share must be within [0, 1], got {late_share}")
     with tenant.lock:
         tenant.day += 1
-        start = act_day_start(tenant.day)
+        start = day_start(tenant.day)
         tenant.clock = max(tenant.clock, start)
         first = len(tenant.changes)
         _Day(tenant, late_share).run()
@@ -81,7 +81,7 @@ def simulate_day(tenant: Tenant, late_share: float = 0.05) -> dict[str, Any]:
         }
 
 
-def act_day_start(day: int) -> float:
+def day_start(day: int) -> float:
     """08:00 UTC of simulated day ``day`` (day 0 is the generated tenant)."""
     from cc_sandbox.model import CLOCK_START
 

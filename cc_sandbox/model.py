@@ -296,6 +296,7 @@ class Table:
         self.snap = snap
         self._index: tuple[int, np.ndarray, np.ndarray] | None = None
         self._base_index: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._top = int(snap.ids[-1]) if len(snap.ids) else 0  # ids are never reused
 
     @property
     def version(self) -> int:
@@ -335,11 +336,7 @@ class Table:
 
     def next_id(self) -> int:
         """An id above every id this table has held."""
-        top = max(int(self.snap.ids[-1]) if len(self.snap.ids) else 0,
-                  int(self.base.ids[-1]) if len(self.base.ids) else 0, self._top)
-        return top + 1
-
-    _top = 0
+        return self._top + 1
 
     def commit(self, ids: np.ndarray, cols: dict[str, np.ndarray], over: dict[int, Over]) -> None:
         """Swap in a new version (callers hold the tenant lock)."""
