@@ -17,8 +17,8 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK := true
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target soak sandbox \
-        sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs
+.PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target bench-sandbox soak \
+        sandbox sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs
 
 help:
 	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL,"
@@ -35,6 +35,7 @@ help:
 	@echo "make bench        fan-out vs the rate-limit floor, records/s, memory (BENCH_ARGS=--quick)"
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
+	@echo "make bench-sandbox the fake tenant at full size: start, peak RSS, pages/s (1.0 vs 0.01)"
 	@echo "make lint         ruff"
 	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
 
@@ -87,6 +88,10 @@ bench-target: install
 
 bench: install
 	$(PY) -m benchmarks.bench $(BENCH_ARGS)
+
+# The fake tenant at full size: start time, peak RSS, pages/s at scale 1.0 vs 0.01.
+bench-sandbox: venv
+	$(PY) -m benchmarks.bench_sandbox $(BENCH_SANDBOX_ARGS)
 
 soak: install
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from cc_sandbox import endpoints as ep
 from cc_sandbox.app import App
@@ -18,7 +19,7 @@ _MUTATION_KEYS = {
 }
 
 
-def handle(app: App, method: str, path: str, body: bytes) -> tuple[int, Any]:
+def handle(app: App, method: str, path: str, body: bytes, query: str = "") -> tuple[int, Any]:
     """Answer one admin request.
 
     Args:
@@ -26,6 +27,7 @@ def handle(app: App, method: str, path: str, body: bytes) -> tuple[int, Any]:
         method: HTTP method.
         path: Path starting at ``/_sandbox``.
         body: Request body (JSON for POSTs, may be empty).
+        query: The query string (``day=3`` for ``/_sandbox/changes``).
 
     Returns:
         Status and a JSON-serialisable payload.
@@ -35,13 +37,26 @@ def handle(app: App, method: str, path: str, body: bytes) -> tuple[int, Any]:
         payload = json.loads(body) if body.strip() else {}
         if not isinstance(payload, dict):
             raise ValueError("the body must be a JSON object")
-        return _route(app, method, parts, payload)
+        params = dict(parse_qsl(query))
+        return _route(app, method, parts, payload, params)
     except (ValueError, KeyError, TypeError) as exc:
         return 400, {"Message": str(exc)}
 
 
-def _route(app: App, method: str, parts: list[str], body: dict[str, Any]) -> tuple[int, Any]:
+def _route(
+    app: App, method: str, parts: list[str], body: dict[str, Any], params: dict[str, str]
+) -> tuple[int, Any]:
     tenant = app.tenant
+    if method == "POST" and parts == ["day"]:
+        if "late_share" in body:
+            app.configure(late_share=float(body["late_share"]))
+        days = app.advance_day(int(body.get("days", 1)))
+        return 200, {"day": tenant.day, "clock": format_utc(tenant.clock, 0), "days": days}
+    if method == "GET" and parts == ["changes"]:
+        if "day" in params:
+            day = int(params["day"])
+            return 200, {"day": day, "changes": tenant.changes_of(day)}
+        return 200, {"day": tenant.day, "changes": list(tenant.changes)}
     if method == "GET" and parts == ["health"]:
         return 200, {
             "status": "ok",
@@ -49,6 +64,8 @@ def _route(app: App, method: str, parts: list[str], body: dict[str, Any]) -> tup
             "scale": tenant.scale,
             "seed": tenant.seed,
             "clock": format_utc(tenant.clock, 0),
+            "day": tenant.day,
+            "activity": tenant.activity,
             "filter_datetime_format": app.datetime_form,
         }
     if method == "GET" and len(parts) == 2 and parts[0] == "truth":
@@ -58,7 +75,7 @@ def _route(app: App, method: str, parts: list[str], body: dict[str, Any]) -> tup
     if method == "GET" and parts == ["endpoints"]:
         return 200, [
             {"name": e.name, "path": e.path, "odata": e.odata, "shape": e.shape,
-             "status": e.status, "rows": len(tenant.table(e.name).rows) if e.status == 200 else 0}
+             "status": e.status, "rows": len(tenant.table(e.name)) if e.status == 200 else 0}
             for e in ep.ENDPOINTS
         ]
     if method == "GET" and parts == ["stats"]:

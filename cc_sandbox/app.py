@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 from cc_sandbox import endpoints as ep
 from cc_sandbox.faults import TokenBucket, fault_rates
-from cc_sandbox.model import Row, Tenant
-from cc_sandbox.odata import DATETIME_FORMS, ODataError, parse_query, sort_rows
+from cc_sandbox.model import Row, RowSeq, Tenant
+from cc_sandbox.odata import DATETIME_FORMS, ODataError, parse_query, sort_positions, sort_rows
 from cc_sandbox.stats import Stats
 
 #: Default datetime literal form in ``$filter`` per profile.
@@ -44,6 +44,7 @@ class Config:
         overrides: Per-endpoint ``shape``, ``change_field``, ``ignores_skip``,
             ``ignores_filter``, ``status``.
         pretty: Serve indented, multi-line JSON, as a debug build or a proxy may.
+        late_share: Share of a simulated day's child changes that are late (no parent signal).
     """
 
     api_key: str = "sandbox-key"
@@ -58,6 +59,7 @@ class Config:
     filter_datetime_format: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     pretty: bool = False
+    late_share: float = 0.05
 
     def public(self) -> dict[str, Any]:
         """The settings without the API key (never echoed)."""
@@ -123,7 +125,7 @@ class App:
 
     def __init__(self, tenant: Tenant, config: Config) -> None:
         self.tenant = tenant
-        self.stats = Stats()
+        self.stats = Stats(lambda: tenant.day)
         self.config = config
         self._lock = threading.Lock()
         self._requests = 0
@@ -148,6 +150,9 @@ class App:
         unknown = set(changes) - names
         if unknown:
             raise ValueError(f"unknown settings {sorted(unknown)}; expected {sorted(names)}")
+        late = changes.get("late_share")
+        if late is not None and not 0.0 <= float(late) <= 1.0:
+            raise ValueError("late_share must be within [0, 1]")
         form = changes.get("filter_datetime_format")
         if form is not None and form not in DATETIME_FORMS:
             raise ValueError(f"filter_datetime_format must be one of {list(DATETIME_FORMS)}")
@@ -174,6 +179,12 @@ class App:
     def datetime_form(self) -> str:
         """The datetime literal form ``$filter`` accepts."""
         return self.config.filter_datetime_format or DEFAULT_FORMS[self.tenant.profile]
+
+    # ------------------------------------------------------------------------------ days
+
+    def advance_day(self, days: int = 1) -> list[dict[str, Any]]:
+        """Simulate ``days`` days of a site's changes (see ``days.py``); one summary each."""
+        return [self.tenant.advance_day(self.config.late_share) for _ in range(int(days))]
 
     # ------------------------------------------------------------------------------ schedules
 
@@ -243,15 +254,17 @@ class App:
         ):
             return error(404, f"No HTTP resource was found that matches the request URI "
                               f"'{link_base}'.")
-        with tenant.lock:  # rows and version must belong together
-            rows = tenant.rows_for(spec.name, parent_id) or []
-            version = tenant.table(spec.name).version
+        rows = tenant.rows_for(spec.name, parent_id)  # one version of the table
+        if rows is None:
+            return error(404, f"No HTTP resource was found that matches the request URI "
+                              f"'{link_base}'.")
+        version = rows.snap.version
         source = spec.source
         if spec.shape == ep.OBJECT:
             return Answer(200, tenant.render(source, rows[0])[1] if rows else b"{}")
         shape = over.get("shape", spec.shape)
         if not spec.odata:
-            blobs = [tenant.render(source, row)[1] for row in rows]
+            blobs = rows.blobs(0, len(rows))
             return Answer(200, _wrap(shape, blobs, None, None))
         typer = self._typer(spec.name)
         try:
@@ -263,8 +276,10 @@ class App:
             return error(400, str(exc))
         selected = self._select(spec, parent_id, rows, version, query)
         start = 0 if over.get("ignores_skip") else query.skip
-        page = selected[start : start + query.top]
-        blobs = [tenant.render(source, row)[1] for row in page]
+        if isinstance(selected, RowSeq):
+            blobs = selected.blobs(start, start + query.top)
+        else:
+            blobs = [tenant.render(source, row)[1] for row in selected[start : start + query.top]]
         link = None
         if query.top and query.skip + query.top < len(selected):
             nxt = dict(params)
@@ -282,11 +297,15 @@ class App:
         self,
         spec: ep.EndpointSpec,
         parent_id: int | None,
-        rows: list[Row],
+        rows: RowSeq,
         version: int,
         query: Any,
-    ) -> list[Row]:
-        """Rows after ``$filter`` and ``$orderby``, cached: paging asks the same query again."""
+    ) -> RowSeq | list[Row]:
+        """Rows after ``$filter`` and ``$orderby``, cached: paging asks the same query again.
+
+        Over columns where every property asked for is one (no record is generated); else
+        record by record, as a last resort that costs a pass over the table.
+        """
         if query.predicate is None and not query.orderby:
             return rows
         key = (spec.name, parent_id, version, self.tenant.render_gen, query.filter_text,
@@ -296,6 +315,35 @@ class App:
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
+        selected = self._select_columns(spec, rows, query)
+        if selected is None:
+            selected = self._select_records(spec, rows, query)
+        with self._cache_lock:
+            self._cache[key] = selected
+            while len(self._cache) > 32:
+                self._cache.popitem(last=False)
+        return selected
+
+    def _select_columns(self, spec: ep.EndpointSpec, rows: RowSeq, query: Any) -> RowSeq | None:
+        tenant = self.tenant
+        positions = rows.all_positions()
+
+        def columns(path: str) -> Any:
+            return tenant.column(spec.name, path, rows.snap, positions)
+
+        if query.predicate is not None:
+            mask = query.predicate.mask(columns)
+            if mask is None:
+                return None
+            positions = positions[mask]
+        if query.orderby:
+            order = sort_positions(query.orderby, columns)
+            if order is None:
+                return None
+            positions = positions[order]
+        return RowSeq(tenant, rows.table, rows.snap, positions)
+
+    def _select_records(self, spec: ep.EndpointSpec, rows: RowSeq, query: Any) -> list[Row]:
         render = self.tenant.render
         pairs = [(row, render(spec.source, row)[0]) for row in rows]
         if query.predicate is not None:
@@ -303,12 +351,7 @@ class App:
             pairs = [pair for pair in pairs if predicate(pair[1])]
         if query.orderby:
             pairs = sort_rows(pairs, query.orderby, self._typer(spec.name), self.tenant.tz)
-        selected = [row for row, _ in pairs]
-        with self._cache_lock:
-            self._cache[key] = selected
-            while len(self._cache) > 32:
-                self._cache.popitem(last=False)
-        return selected
+        return [row for row, _ in pairs]
 
 
 def _wrap(shape: str, blobs: list[bytes], link: str | None, count: int | None) -> bytes:

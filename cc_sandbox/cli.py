@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="NAME:key=value",
                        help="e.g. patients:shape=pageresult, studies:ignores_skip=true")
     serve.add_argument("--pretty", action="store_true", help="serve indented, multi-line JSON")
+    serve.add_argument("--activity", choices=("reference", "none"), default="reference",
+                       help="study and visit activity of a real site's tenant, or uniform")
+    serve.add_argument("--late-share", type=float, default=0.05,
+                       help="share of a simulated day's child changes with no parent signal")
     return parser
 
 
@@ -90,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         skip_latency_ms=args.skip_latency_ms,
         slow_seconds=args.slow_seconds,
         pretty=args.pretty,
+        activity=args.activity,
+        late_share=args.late_share,
     )
     sandbox.start()
     print(f"cc-sandbox listening on {sandbox.base_url}", flush=True)

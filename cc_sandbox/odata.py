@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from cc_sandbox.timefmt import ISO_RE, parse_instant
 
 DEFAULT_TOP = 50
@@ -29,7 +31,25 @@ DATETIME_FORMS: dict[str, str] = {
 
 #: Returns a property's type code (see ``schemas.py``), or ``None`` when there is no such property.
 Typer = Callable[[str], "str | None"]
-Predicate = Callable[[dict[str, Any]], bool]
+#: Returns a property's values over the rows a query reads, with their null mask, or ``None``
+#: when the property is not held as a column.
+Columns = Callable[[str], "tuple[np.ndarray, np.ndarray] | None"]
+Mask = Callable[[Columns], "np.ndarray | None"]
+
+
+class Predicate:
+    """A compiled ``$filter``: a test of one served record, and the same test over columns.
+
+    ``mask`` gives a boolean array, or ``None`` when a property it needs is not a column (the
+    caller then tests records one by one). Both agree on every row.
+    """
+
+    def __init__(self, test: Callable[[dict[str, Any]], bool], mask: Mask) -> None:
+        self.test = test
+        self.mask = mask
+
+    def __call__(self, doc: dict[str, Any]) -> bool:
+        return self.test(doc)
 
 _OPS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
     "eq": (operator.eq, "Equal"),
@@ -186,7 +206,12 @@ class _Parser:
         if self._at_word("not"):
             self.pos += 1
             inner = self._unary()
-            return lambda doc: not inner(doc)
+
+            def negate(cols: Columns) -> np.ndarray | None:
+                mask = inner.mask(cols)
+                return None if mask is None else ~mask
+
+            return Predicate(lambda doc: not inner(doc), negate)
         token = self._peek()
         if token is not None and token[1] == "(":
             self.pos += 1
@@ -274,12 +299,13 @@ class _Parser:
             )
         getter = _getter(left.path)
         func, op_name = _OPS[op]
+        path = left.path
         if right.kind == "null":
             if op == "eq":
-                return lambda doc: getter(doc) is None
+                return Predicate(lambda doc: getter(doc) is None, _null_mask(path, True))
             if op == "ne":
-                return lambda doc: getter(doc) is not None
-            return lambda doc: False
+                return Predicate(lambda doc: getter(doc) is not None, _null_mask(path, False))
+            return Predicate(lambda doc: False, _null_mask(path, None))
         expected = {
             "int": ("num",),
             "long": ("num",),
@@ -295,6 +321,16 @@ class _Parser:
                 f"'{right.edm}' for operator kind '{op_name}'."
             )
         value = right.value
+
+        def column_mask(cols: Columns) -> np.ndarray | None:
+            got = cols(path)
+            if got is None or code == "uuid":
+                return None
+            values, null = got
+            with np.errstate(invalid="ignore"):
+                hit = np.asarray(func(values, value), dtype=bool)
+            return np.where(null, op == "ne", hit)
+
         if code == "dt":
             tz = self.tz
 
@@ -305,7 +341,7 @@ class _Parser:
                 instant = parse_instant(raw, tz)
                 return instant is not None and func(instant, value)
 
-            return compare_dt
+            return Predicate(compare_dt, column_mask)
         if code == "uuid":
             value = str(value).lower()
 
@@ -313,7 +349,7 @@ class _Parser:
                 raw = getter(doc)
                 return func(raw.lower(), value) if raw is not None else op == "ne"
 
-            return compare_uuid
+            return Predicate(compare_uuid, column_mask)
 
         def compare(doc: dict[str, Any]) -> bool:
             raw = getter(doc)
@@ -321,15 +357,39 @@ class _Parser:
                 return op == "ne"
             return bool(func(raw, value))
 
-        return compare
+        return Predicate(compare, column_mask)
+
+
+def _null_mask(path: str, is_null: bool | None) -> Mask:
+    def mask(cols: Columns) -> np.ndarray | None:
+        got = cols(path)
+        if got is None:
+            return None
+        null = got[1]
+        if is_null is None:
+            return np.zeros(len(null), dtype=bool)
+        return null.copy() if is_null else ~null
+
+    return mask
+
+
+def _combine(left: Predicate, right: Predicate, both: bool) -> Mask:
+    def mask(cols: Columns) -> np.ndarray | None:
+        a = left.mask(cols)
+        b = right.mask(cols) if a is not None else None
+        if a is None or b is None:
+            return None
+        return (a & b) if both else (a | b)
+
+    return mask
 
 
 def _either(left: Predicate, right: Predicate) -> Predicate:
-    return lambda doc: left(doc) or right(doc)
+    return Predicate(lambda doc: left(doc) or right(doc), _combine(left, right, False))
 
 
 def _both(left: Predicate, right: Predicate) -> Predicate:
-    return lambda doc: left(doc) and right(doc)
+    return Predicate(lambda doc: left(doc) and right(doc), _combine(left, right, True))
 
 
 def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
@@ -411,6 +471,32 @@ def sort_rows(
 
         out.sort(key=key, reverse=descending)
     return out
+
+
+def sort_positions(keys: list[tuple[str, bool]], cols: Columns) -> np.ndarray | None:
+    """The order of rows by ``keys`` over columns (as :func:`sort_rows` orders records).
+
+    Returns:
+        Indexes into the columns, or ``None`` when a key is not a column. Stable: ties keep
+        their order, descending keys included, as Python's sort does.
+    """
+    arrays: list[np.ndarray] = []
+    for path, descending in keys:
+        got = cols(path)
+        if got is None:
+            return None
+        values, null = got
+        if values.dtype == object:
+            filled = np.where(null, "", values).astype(str)
+            values = np.unique(filled, return_inverse=True)[1].astype(np.float64)
+        else:
+            values = np.where(null, 0, values).astype(np.float64)
+        present = (~null).astype(np.float64)
+        if descending:
+            values, present = -values, -present
+        arrays += [present, values]  # nulls first ascending, as SQL Server does
+    # lexsort's last key is the primary one.
+    return np.lexsort(arrays[::-1])
 
 
 def _int_option(name: str, raw: str) -> int:

@@ -34,8 +34,9 @@ class Sandbox:
             profile's default.
         port: Port to listen on; 0 picks a free one.
         host: Interface to listen on.
+        activity: ``reference`` (a real site's activity, README "Activity") or ``none``.
         **settings: Further :class:`~cc_sandbox.app.Config` settings (``jitter_ms``,
-            ``skip_latency_ms``, ``slow_seconds``).
+            ``skip_latency_ms``, ``slow_seconds``, ``late_share``).
     """
 
     def __init__(
@@ -54,9 +55,10 @@ class Sandbox:
         filter_datetime_format: str | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        activity: str = "reference",
         **settings: Any,
     ) -> None:
-        self.tenant = Tenant(scale, seed, profile, tenant_timezone, overrides)
+        self.tenant = Tenant(scale, seed, profile, tenant_timezone, overrides, activity)
         config = Config(
             api_key=api_key,
             api_key_header=api_key_header,
@@ -147,6 +149,14 @@ class Sandbox:
     def advance_clock(self, seconds: float) -> float:
         """Move the tenant clock forward; returns it (POSIX seconds)."""
         return self.tenant.advance_clock(seconds)
+
+    def advance_day(self, days: int = 1) -> list[dict[str, Any]]:
+        """Simulate ``days`` days of a site's changes; one summary per day (README "Days")."""
+        return self.app.advance_day(days)
+
+    def changes(self, day: int | None = None) -> list[dict[str, Any]]:
+        """The change log: every change, or those of simulated day ``day``."""
+        return list(self.tenant.changes) if day is None else self.tenant.changes_of(day)
 
     def update(self, endpoint: str, n: int = 1, **kwargs: Any) -> list[int]:
         """Change ``n`` records (see :meth:`Tenant.update`); returns their ids."""

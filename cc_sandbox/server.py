@@ -7,6 +7,7 @@ decision, API key, answer, latency. Admin requests (``/_sandbox/...``) skip all 
 from __future__ import annotations
 
 import dataclasses
+import email.utils
 import json
 import socket
 import struct
@@ -62,6 +63,10 @@ class Handler(BaseHTTPRequestHandler):
     server: SandboxHTTPServer
     server_version = "Microsoft-IIS/10.0"
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the tenant's clock, so that a client can tell the tenant's today."""
+        return email.utils.formatdate(self.server.app.tenant.clock, usegmt=True)
+
     def version_string(self) -> str:
         """The ``Server`` header: what a CC tenant behind IIS sends."""
         return self.server_version
@@ -99,7 +104,7 @@ class Handler(BaseHTTPRequestHandler):
         if path.lower().startswith("/ccsweb/"):
             path = path[len("/ccsweb") :]
         if path == "/_sandbox" or path.startswith("/_sandbox/"):
-            status, payload = admin.handle(self.server.app, method, path, body)
+            status, payload = admin.handle(self.server.app, method, path, body, url.query)
             self._send(Answer(status, json.dumps(payload).encode()))
             return
         self._api(method, path, url)

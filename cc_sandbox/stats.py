@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 
 class Stats:
-    """Thread-safe counters of API requests (admin requests are not counted)."""
+    """Thread-safe counters of API requests (admin requests are not counted).
 
-    def __init__(self) -> None:
+    Args:
+        day: The tenant's simulated day, read at each request (requests per endpoint per day).
+    """
+
+    def __init__(self, day: Callable[[], int] = lambda: 0) -> None:
         self._lock = threading.Lock()
+        self._day = day
         self.reset()
 
     def reset(self) -> None:
@@ -22,6 +28,7 @@ class Stats:
             self.throttled = 0
             self.bytes = 0
             self.faults: dict[str, int] = {}
+            self.by_day: dict[str, dict[str, int]] = {}
 
     def record(self, endpoint: str, status: int | None, sent: int, fault: str | None) -> None:
         """Count one request.
@@ -33,7 +40,10 @@ class Stats:
             fault: Fault kind injected, if any.
         """
         key = str(status) if status is not None else "reset"
+        day = str(self._day())
         with self._lock:
+            per_day = self.by_day.setdefault(day, {})
+            per_day[endpoint] = per_day.get(endpoint, 0) + 1
             self.requests += 1
             per = self.by_endpoint.setdefault(endpoint, {})
             per[key] = per.get(key, 0) + 1
@@ -54,4 +64,5 @@ class Stats:
                 "throttled_429": self.throttled,
                 "bytes": self.bytes,
                 "faults": dict(self.faults),
+                "by_day": {k: dict(v) for k, v in self.by_day.items()},
             }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -34,9 +35,19 @@ def format_local(instant: float, tz: str, fraction: str = "") -> str:
         tz: IANA name of the tenant's time zone.
         fraction: Digits to append after the seconds (``""`` for none), e.g. seven .NET digits.
     """
-    local = (_EPOCH + timedelta(seconds=int(instant))).astimezone(zone(tz))
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
+    seconds = int(instant)
+    # Offsets change on whole UTC hours: one zone lookup per hour, then plain arithmetic
+    # (a datetime per value was a fifth of the cost of generating a record).
+    p = time.gmtime(seconds + _offset(tz, seconds // 3600))
+    text = f"{p[0]:04d}-{p[1]:02d}-{p[2]:02d}T{p[3]:02d}:{p[4]:02d}:{p[5]:02d}"
     return f"{text}.{fraction}" if fraction else text
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _offset(tz: str, hour: int) -> int:
+    """Seconds east of UTC of zone ``tz`` during the UTC hour ``hour`` (hours since 1970)."""
+    offset = (_EPOCH + timedelta(hours=hour)).astimezone(zone(tz)).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def format_utc(instant: float, variant: int) -> str:

@@ -1,0 +1,218 @@
+"""The fake tenant at full size: start time, peak RSS, and pages per second at 1.0 and 0.01.
+
+Starts ``cc-sandbox serve --scale 1.0`` and ``--scale 0.01`` side by side (both servers pinned to
+CPU 0, the client to CPU 1); every rate alternates between the two servers, in rounds, best
+round kept, so that other work on the machine weighs on both alike. Prints, per scale:
+
+* start: seconds from launch to ``listening``;
+* pages/s: 1000-row pages of ``/patient-visits/odata`` ordered by id, paged with ``$skip`` (the
+  client does not parse them), first read (records generated) and read again (served from the
+  JSON cache), over the same number of pages at both scales;
+* fan-out: requests/s of per-study lists (the documents of active studies, about 28 each),
+  first read and read again, over the same number of studies at both scales;
+* filter: one ``$filter`` + ``$orderby`` + ``$count`` over the whole patient visit table;
+* day: seconds of one simulated day (``POST /_sandbox/day``);
+* peak RSS of the server (VmHWM) after all of it, and after one page of every endpoint.
+
+    python -m benchmarks.bench_sandbox [--scales 1.0 0.01] [--pages 21] [--fanout 90]
+
+Ends with a ``BENCH_SANDBOX {json}`` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+KEY = "bench"
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+class Server:
+    """One ``cc-sandbox serve`` process and a keep-alive client to it."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        pin = "import os; os.sched_setaffinity(0, {0}); " if hasattr(os, "sched_setaffinity") \
+            else ""
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", pin + "from cc_sandbox.cli import main; main()", "serve",
+             "--port", "0", "--scale", str(scale), "--api-key", KEY],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        self.start_seconds = time.perf_counter() - start
+        if "listening" not in line:
+            raise SystemExit(f"the sandbox did not start: {line!r}")
+        self.url = urlsplit(line.rsplit(" ", 1)[-1])
+        self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=600)
+
+    def raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        query = f"?{urlencode(params, safe='$')}" if params else ""
+        self.conn.request("GET", f"{self.url.path}/api/v1/{path}{query}",
+                          headers={"CCAPIKey": KEY})
+        reply = self.conn.getresponse()
+        body = reply.read()
+        if reply.status != 200:
+            raise SystemExit(f"{path}: {reply.status} {body[:200]!r}")
+        return body
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return json.loads(self.raw(path, params))
+
+    def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        self.conn.request(method, f"/_sandbox/{path}", body=json.dumps(body or {}))
+        return json.loads(self.conn.getresponse().read())
+
+    def peak_rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def _items(body: Any) -> list[Any]:
+    return body["Items"] if isinstance(body, dict) else body
+
+
+def page_rate(server: Server, pages: range | list[int]) -> float:
+    """Pages/s of 1000-row patient visit pages ordered by id (``$skip``, not parsed)."""
+    start = time.perf_counter()
+    for page in pages:
+        size = len(server.raw("patient-visits/odata", {
+            "$orderby": "id", "$top": 1000, "$skip": page * 1000}))
+        assert size > 100_000, "short page"
+    return len(pages) / (time.perf_counter() - start)
+
+
+def fanout_rate(server: Server, studies: list[int]) -> float:
+    """Requests/s of the documents of each study (per-study fan-out, one request each)."""
+    start = time.perf_counter()
+    for sid in studies:
+        server.raw(f"studies/{sid}/documents/odata", {"$top": 1000, "$orderby": "id"})
+    return len(studies) / (time.perf_counter() - start)
+
+
+def every_endpoint(server: Server) -> None:
+    """One page of every endpoint (the first parent of per-parent ones)."""
+    endpoints = server.admin("GET", "endpoints")
+    first = {"studyId": _items(server.get("studies/odata", {"$top": 1}))[0]["id"],
+             "patientId": _items(server.get("patients/odata", {"$top": 1}))[0]["id"],
+             "patientVisitId": _items(server.get("patient-visits/odata", {"$top": 1}))[0]["id"]}
+    for e in endpoints:
+        if e["status"] != 200:
+            continue
+        path = e["path"].removeprefix("/api/v1/")
+        for key, value in first.items():
+            path = path.replace("{" + key + "}", str(value))
+        server.get(path, {"$top": 1000} if e["odata"] else None)
+
+
+def active_studies(server: Server, n: int) -> list[int]:
+    """``n`` active studies with documents, spread over the id range (seeded)."""
+    ids = [s["id"] for s in _items(server.get("studies/odata", {
+        "$filter": "status eq 'Enrolling' or status eq 'Active' or status eq 'Follow-up'",
+        "$orderby": "id", "$top": 1000}))]
+    return random.Random(1).sample(ids, min(n, len(ids)))
+
+
+def measure(scales: list[float], pages: int, fanout: int, rounds: int) -> list[dict[str, Any]]:
+    """Both servers up at once; each measurement alternates between them, best of ``rounds``."""
+    servers = [Server(scale) for scale in scales]
+    try:
+        out = [{"scale": s.scale, "start_s": round(s.start_seconds, 1)} for s in servers]
+        for server, row in zip(servers, out, strict=True):
+            every_endpoint(server)
+            row["rss_after_every_endpoint_mb"] = round(server.peak_rss_mb())
+        _pin(1)
+        per_round = max(1, pages // rounds)
+        studies = [active_studies(s, fanout) for s in servers]
+        size = min(len(x) for x in studies)
+        step = max(1, size // rounds)
+        for name in ("pages_per_s_first_read", "pages_per_s_cached",
+                     "fanout_per_s_first_read", "fanout_per_s_cached"):
+            for row in out:
+                row[name] = 0.0
+        for r in range(rounds):  # first reads: new pages and studies each round
+            span = range(1 + r * per_round, 1 + (r + 1) * per_round)  # page 0 was read above
+            for server, row, mine in zip(servers, out, studies, strict=True):
+                row["pages_per_s_first_read"] = max(row["pages_per_s_first_read"],
+                                                    page_rate(server, span))
+                row["fanout_per_s_first_read"] = max(
+                    row["fanout_per_s_first_read"],
+                    fanout_rate(server, mine[r * step:(r + 1) * step]))
+        again = range(1, 1 + per_round * rounds)
+        for _ in range(2 * rounds):  # the same again, from the JSON cache: short, so more rounds
+            for server, row, mine in zip(servers, out, studies, strict=True):
+                row["pages_per_s_cached"] = max(row["pages_per_s_cached"],
+                                                page_rate(server, [*again, *again, *again]))
+                row["fanout_per_s_cached"] = max(row["fanout_per_s_cached"],
+                                                 fanout_rate(server, 3 * mine[:step * rounds]))
+        for server, row in zip(servers, out, strict=True):
+            for key in ("pages_per_s_first_read", "pages_per_s_cached",
+                        "fanout_per_s_first_read", "fanout_per_s_cached"):
+                row[key] = round(row[key], 1)
+            row["fanout_studies"] = step * rounds
+            start = time.perf_counter()
+            body = server.get("patient-visits/odata", {
+                "$filter": "status eq 'Pending' and targetDueDate ge 2025-12-01T00:00:00",
+                "$orderby": "targetDueDate desc,id", "$top": 1000, "$count": "true"})
+            row["filter_orderby_count_s"] = round(time.perf_counter() - start, 2)
+            row["filter_count"] = body["Count"]
+            start = time.perf_counter()
+            day = server.admin("POST", "day", {"days": 1})["days"][0]
+            row["day_s"] = round(time.perf_counter() - start, 2)
+            row["day_changes"] = day["changes"]
+            row["peak_rss_mb"] = round(server.peak_rss_mb())
+        return out
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Measure each scale in turn and print a table and a ``BENCH_SANDBOX`` line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_sandbox",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 0.01])
+    parser.add_argument("--pages", type=int, default=21,
+                        help="1000-row pages read in all (0.01 has 23 patient visit pages)")
+    parser.add_argument("--fanout", type=int, default=90,
+                        help="studies whose documents are read (0.01 has about 110 active)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    results = measure(args.scales, args.pages, args.fanout, args.rounds)
+    keys = [k for k in results[0] if k != "scale"]
+    print(f"{'':32s}" + "".join(f"{'scale ' + str(r['scale']):>14s}" for r in results))
+    for key in keys:
+        print(f"{key:32s}" + "".join(f"{r[key]!s:>14s}" for r in results))
+    if len(results) == 2:
+        for key in ("pages_per_s_first_read", "pages_per_s_cached", "fanout_per_s_first_read",
+                    "fanout_per_s_cached"):
+            ratio = results[0][key] / results[1][key]
+            print(f"{key} at {results[0]['scale']} / {results[1]['scale']}: {ratio:.2f}")
+    print("BENCH_SANDBOX " + json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
