@@ -105,6 +105,17 @@ class Endpoint:
         """Name of the parent-id property added to child records."""
         return PARENTS[self.kind][1] if self.kind in PARENTS else None
 
+    @property
+    def parent(self) -> Endpoint:
+        """The endpoint whose ids this one fans out over.
+
+        Raises:
+            ValueError: A top-level endpoint has no parent.
+        """
+        if self.parent_stream is None:
+            raise ValueError(f"{self.name} is a top-level endpoint")
+        return BY_NAME[self.parent_stream]
+
     def collection_path(self, prefer_top_level: bool) -> str | None:
         """The collection that serves every row in one paged read; ``None``: one per parent."""
         if self.parent_key is None:

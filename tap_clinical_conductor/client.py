@@ -131,7 +131,7 @@ class CCClient:
         return text.replace(key, "***") if key else text
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(MAX_BACKOFF_SECONDS, self.settings.backoff_base_seconds * 2**attempt)
+        ceiling = min(MAX_BACKOFF_SECONDS, self.settings.backoff_base_seconds * 2.0**attempt)
         with self._counter_lock:
             return ceiling * (0.5 + self._random.random() / 2)
 

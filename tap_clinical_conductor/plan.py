@@ -51,11 +51,10 @@ def plan(tap: TapClinicalConductor) -> list[dict[str, t.Any]]:
                 requests = max(1, math.ceil((rows or 0) / page_size)) if endpoint.odata else 1
                 row.update(rows=rows, requests=requests)
             else:
-                parent = endpoint.parent_stream
-                if parent not in parents:
-                    parent_endpoint = BY_NAME[parent]
-                    parents[parent] = count_rows(tenant, parent_endpoint, parent_endpoint.path)
-                n = parents[parent] or 0
+                parent = endpoint.parent
+                if parent.name not in parents:
+                    parents[parent.name] = count_rows(tenant, parent, parent.path)
+                n = parents[parent.name] or 0
                 row.update(parents=n, requests=n + math.ceil(n / page_size))
         except EndpointUnavailable as exc:
             row.update(requests=1, note=f"HTTP {exc.status}: skipped at sync")

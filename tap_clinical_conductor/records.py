@@ -87,8 +87,9 @@ class JSONObject(Mapping[str, object]):
             return self.value == other.value
         return self.value == other
 
-    # A mutable mapping's view: equal to a dict, so unhashable like one.
-    __hash__ = None  # type: ignore[assignment]  # Mapping declares __hash__ a method
+    # Equal to a dict, so unhashable like one. Mapping declares __hash__ a method, hence the
+    # ignore: assigning None is how Python marks a class unhashable.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"JSONObject({self.value!r})"

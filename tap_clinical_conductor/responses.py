@@ -28,9 +28,12 @@ def envelope_decoder(record: type) -> msgspec.json.Decoder[t.Any]:
     A bare array, or an object of scalars and the records' list. A nested value beside the records
     does not fit (``parse_body`` then takes a second pass).
     """
+    # Built at run time from `record` (a struct type made per stream), so spelt as values.
     records = types.GenericAlias(list, (record,))
     scalars = str | int | float | bool | None
-    return msgspec.json.Decoder(records | dict[str, records | scalars])  # type: ignore[valid-type]
+    envelope = types.GenericAlias(dict, (str, records | scalars))
+    shape: t.Any = records | envelope
+    return msgspec.json.Decoder(shape)
 
 
 _FLAT = envelope_decoder(msgspec.Raw)

@@ -25,7 +25,7 @@ from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_clinical_conductor import readplan
-from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
+from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
 from tap_clinical_conductor.fanout import Progress, ordered_map
 from tap_clinical_conductor.output import RecordOutput
@@ -156,9 +156,16 @@ class CCStream(GuardedStream):
         return Emission.OBJECTS
 
     @override
-    def get_record_counter(self) -> metrics.Counter:
+    def get_record_counter(
+        self,
+        *,
+        endpoint: str | None = None,
+        log_interval: float = metrics.DEFAULT_LOG_INTERVAL,
+    ) -> metrics.Counter:
         # Kept so that whole-page writes count their records in the SDK's record_count metric.
-        self._record_counter = super().get_record_counter()
+        self._record_counter = super().get_record_counter(
+            endpoint=endpoint, log_interval=log_interval
+        )
         return self._record_counter
 
     # -- the read plan -------------------------------------------------------------------------
@@ -368,7 +375,7 @@ class CCStream(GuardedStream):
 
     def _read_partitions(self) -> t.Iterator[Located]:
         endpoint = self.endpoint
-        parent = BY_NAME[endpoint.parent_stream or ""]
+        parent = endpoint.parent
         try:
             selection = self.tenant.parents.select(parent, self._bookmark())
         except EndpointUnavailable as exc:
