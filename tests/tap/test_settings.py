@@ -29,9 +29,7 @@ def about() -> dict:
 @pytest.fixture(scope="module")
 def meltano() -> dict[str, dict]:
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
-    tap = next(
-        p for p in project["plugins"]["extractors"] if p["name"] == "tap-clinical-conductor"
-    )
+    tap = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-clinical-conductor")
     return {s["name"]: s for s in tap["settings"]}
 
 
