@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from dataclasses import dataclass
 
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.client import CCClient
@@ -21,27 +22,17 @@ from tap_clinical_conductor.responses import Page
 from tap_clinical_conductor.timestamps import LiteralFormat
 
 
+@dataclass(frozen=True)
 class Pager:
     """The pages of ``path`` for ``endpoint``, with an optional change condition."""
 
-    def __init__(
-        self,
-        client: CCClient,
-        endpoint: Endpoint,
-        path: str,
-        *,
-        page_size: int,
-        change: ChangeFilter | None,
-        formats: FilterFormats,
-        logger: logging.Logger,
-    ) -> None:
-        self.client = client
-        self.endpoint = endpoint
-        self.path = path
-        self.page_size = page_size
-        self.change = change
-        self.formats = formats
-        self.logger = logger
+    client: CCClient
+    endpoint: Endpoint
+    path: str
+    page_size: int
+    change: ChangeFilter | None
+    formats: FilterFormats
+    logger: logging.Logger
 
     def __iter__(self) -> t.Iterator[Page]:
         """Yield pages until the query is exhausted."""

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 from array import array
+from dataclasses import dataclass, field
 
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.client import CCClient
@@ -19,25 +20,17 @@ from tap_clinical_conductor.paging import Pager
 from tap_clinical_conductor.readplan import find_change_field
 
 
+@dataclass
 class ParentListing:
     """Lists and remembers parent ids for the run."""
 
-    def __init__(
-        self,
-        client: CCClient,
-        formats: FilterFormats,
-        *,
-        page_size: int,
-        tenant_tz: dt.tzinfo,
-        logger: logging.Logger,
-    ) -> None:
-        self._client = client
-        self._formats = formats
-        self._page_size = page_size
-        self._tz = tenant_tz
-        self._logger = logger
-        self._lock = threading.Lock()
-        self._ids: dict[tuple[str, dt.datetime | None], array[int]] = {}
+    client: CCClient
+    formats: FilterFormats
+    page_size: int
+    tenant_tz: dt.tzinfo
+    logger: logging.Logger
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _ids: dict[tuple[str, dt.datetime | None], array[int]] = field(default_factory=dict, init=False)
 
     def ids(self, parent: Endpoint, changed_since: dt.datetime | None = None) -> array[int]:
         """Ids of every ``parent`` row, or of those changed at or after ``changed_since``.
@@ -56,23 +49,23 @@ class ParentListing:
     def _list(self, parent: Endpoint, changed_since: dt.datetime | None) -> array[int]:
         change = None
         if changed_since is not None:
-            sample = self._client.get_page(parent.path, {"$top": 1}).items
-            field = find_change_field(sample, parent.change_candidates)
-            if field is None:
-                self._logger.warning(
+            sample = self.client.get_page(parent.path, {"$top": 1}).items
+            found = find_change_field(sample, parent.change_candidates)
+            if found is None:
+                self.logger.warning(
                     "child_scope=changed_parents: %s has no change field; listing all of them",
                     parent.name,
                 )
             else:
-                change = ChangeFilter(field, changed_since, self._tz)
+                change = ChangeFilter(found, changed_since, self.tenant_tz)
         pages = Pager(
-            self._client,
+            self.client,
             parent,
             parent.path,
-            page_size=self._page_size,
+            page_size=self.page_size,
             change=change,
-            formats=self._formats,
-            logger=self._logger,
+            formats=self.formats,
+            logger=self.logger,
         )
         ids = array("q")
         for page in pages:
@@ -80,5 +73,5 @@ class ParentListing:
                 value = item.get(parent.id_field) if isinstance(item, dict) else None
                 if isinstance(value, int) and not isinstance(value, bool):
                     ids.append(value)
-        self._logger.info("Listed %d %s ids for per-parent streams", len(ids), parent.name)
+        self.logger.info("Listed %d %s ids for per-parent streams", len(ids), parent.name)
         return ids
