@@ -114,3 +114,27 @@ def test_unchecked_singer_sdk_versions_are_refused_with_a_clear_message():
     sdk_private.check_sdk_version(next(iter(sdk_private.CHECKED_VERSIONS)))
     with pytest.raises(sdk_private.UnsupportedSDKVersion, match=r"0\.99\.0 is installed"):
         sdk_private.check_sdk_version("0.99.0")
+
+
+def test_readme_settings_table_shows_the_schema_defaults():
+    readme = (ROOT / "README.md").read_text()
+    shown = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if (
+            len(cells) == 3
+            and cells[0].startswith("`")
+            and cells[0].strip("`") in SCHEMA["properties"]
+        ):
+            shown[cells[0].strip("`")] = cells[2].strip("`")
+    assert len(shown) >= 17
+    for name, text in shown.items():
+        prop = SCHEMA["properties"][name]
+        if "default" not in prop:
+            assert not text[:1].isdigit() and text not in ("true", "false"), name
+        elif isinstance(prop["default"], bool):
+            assert text == str(prop["default"]).lower(), name
+        elif isinstance(prop["default"], (int, float)):
+            assert float(text) == prop["default"], name
+        else:
+            assert text == prop["default"], name
