@@ -388,12 +388,10 @@ def heading(title: str) -> None:
 
 
 def default_parallel() -> int:
-    """``max_parallel_requests``'s default, from the tap's config schema."""
-    from tap_clinical_conductor.tap import TapClinicalConductor
+    """``max_parallel_requests``'s default, from the tap's settings schema."""
+    from tap_clinical_conductor.settings import default
 
-    return int(
-        TapClinicalConductor.config_jsonschema["properties"]["max_parallel_requests"]["default"]
-    )
+    return int(default("max_parallel_requests"))
 
 
 # ------------------------------------------------------------------------------ sections
