@@ -227,9 +227,9 @@ class PageEncoder:
 
     The per-record path decodes a record's key fields, builds a dict and lets the SDK and the
     writer walk it, which costs several times what the rest of the tap does per record (README,
-    "Measured"). Here one typed decoder reads the keys of the whole page
-    in one pass, and each line is formatted as bytes around the record's untouched JSON, the
-    same message the per-record path writes. A page that does not fit the strict key types
+    "Measured"). Here one typed decoder reads the keys of the whole page in one pass, and each
+    line is formatted as bytes around the record's untouched JSON: the message
+    ``output.record_line`` describes, byte for byte (``tests/tap/test_pages.py``). A page that does not fit the strict key types
     (a string id, a missing parent reference, a change value that is not an RFC 3339 datetime)
     gets ``None`` and goes through the per-record path, which repairs or skips such records.
     """
@@ -295,7 +295,7 @@ class PageEncoder:
         """The page's RECORD lines, how many, and the greatest change value among them.
 
         ``body`` is the response, with the records in a bare array or in the list under
-        ``items_key`` (see ``client.Page``); ``raws`` are the records. ``extracted_at`` is
+        ``items_key`` (see ``responses.Page``); ``raws`` are the records. ``extracted_at`` is
         the JSON of the page's extraction time. ``None`` when a record does not fit the strict
         key types. Records older than the lower bound are dropped and counted in ``skipped``
         (the server ignored ``$filter``).
