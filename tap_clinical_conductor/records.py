@@ -229,9 +229,10 @@ class PageEncoder:
     writer walk it, which costs several times what the rest of the tap does per record (README,
     "Measured"). Here one typed decoder reads the keys of the whole page in one pass, and each
     line is formatted as bytes around the record's untouched JSON: the message
-    ``output.record_line`` describes, byte for byte (``tests/tap/test_pages.py``). A page that does not fit the strict key types
-    (a string id, a missing parent reference, a change value that is not an RFC 3339 datetime)
-    gets ``None`` and goes through the per-record path, which repairs or skips such records.
+    ``output.record_line`` describes, byte for byte (``tests/tap/test_pages.py``). A page that
+    does not fit the strict key types (a string id, a missing parent reference, a change value
+    that is not an RFC 3339 datetime) gets ``None`` and goes through the per-record path, which
+    repairs or skips such records.
     """
 
     def __init__(
