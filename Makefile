@@ -36,7 +36,7 @@ help:
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
 	@echo "make bench-sandbox the fake tenant at full size: start, peak RSS, pages/s (1.0 vs 0.01)"
-	@echo "make lint         ruff"
+	@echo "make lint         ruff, and mypy --strict on tap_clinical_conductor/"
 	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
 
 # --- install --------------------------------------------------------------------------------
@@ -80,8 +80,10 @@ test-fast: venv
 e2e: install
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
+# mypy reads its settings (strict, the tap's package) from pyproject.toml.
 lint: venv
 	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests
+	$(BIN)/mypy
 
 bench-target: install
 	$(PY) -m cc_dev.bench_target

@@ -46,7 +46,7 @@ from pathlib import Path
 from cc_sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
-TAP = [sys.executable, "-m", "tap_clinical_conductor.tap"]
+TAP = [sys.executable, "-m", "tap_clinical_conductor"]
 #: The tap's entry point, plus its peak RSS written at exit. ``ru_maxrss`` of a child is no good
 #: here: Linux folds the image the child was forked from (this process, holding a fake tenant of
 #: up to GBs) into it at exec. ``VmHWM`` belongs to the tap's own address space.
@@ -61,7 +61,7 @@ TAP_MEASURED = [
     "        out.write(kb)\n"
     "atexit.register(_hwm)\n"
     "sys.argv[0] = 'tap-clinical-conductor'\n"
-    "runpy.run_module('tap_clinical_conductor.tap', run_name='__main__', alter_sys=True)\n",
+    "runpy.run_module('tap_clinical_conductor', run_name='__main__', alter_sys=True)\n",
 ]
 API_KEY = "bench-key"
 SEED = 7
@@ -388,12 +388,10 @@ def heading(title: str) -> None:
 
 
 def default_parallel() -> int:
-    """``max_parallel_requests``'s default, from the tap's config schema."""
-    from tap_clinical_conductor.tap import TapClinicalConductor
+    """``max_parallel_requests``'s default, from the tap's settings schema."""
+    from tap_clinical_conductor.settings import default
 
-    return int(
-        TapClinicalConductor.config_jsonschema["properties"]["max_parallel_requests"]["default"]
-    )
+    return int(default("max_parallel_requests"))
 
 
 # ------------------------------------------------------------------------------ sections

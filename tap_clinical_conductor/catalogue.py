@@ -14,7 +14,7 @@ live tenants (see README, "The API as it really is"):
 * ``queries`` reads ``/studies/{studyId}/monitor-queries/odata``, the endpoint that exists; the
   plan's ``/queries/odata`` does not.
 * The spec documents no ``modifiedDate``; studies carry ``lastUpdatedOn``. The change field of a
-  stream is found at run time from ``CHANGE_FIELD_CANDIDATES`` (see ``streams.py``).
+  stream is found at run time from its ``change_candidates`` (see ``readplan.py``).
 """
 
 from __future__ import annotations
@@ -104,6 +104,25 @@ class Endpoint:
     def parent_key(self) -> str | None:
         """Name of the parent-id property added to child records."""
         return PARENTS[self.kind][1] if self.kind in PARENTS else None
+
+    @property
+    def parent(self) -> Endpoint:
+        """The endpoint whose ids this one fans out over.
+
+        Raises:
+            ValueError: A top-level endpoint has no parent.
+        """
+        if self.parent_stream is None:
+            raise ValueError(f"{self.name} is a top-level endpoint")
+        return BY_NAME[self.parent_stream]
+
+    def collection_path(self, prefer_top_level: bool) -> str | None:
+        """The collection that serves every row in one paged read; ``None``: one per parent."""
+        if self.parent_key is None:
+            return self.path
+        if self.top_level_path and prefer_top_level:
+            return self.top_level_path
+        return None
 
 
 _S, _P, _V = Kind.STUDY, Kind.PATIENT, Kind.PATIENT_VISIT

@@ -15,182 +15,25 @@ import threading
 import time
 import typing as t
 from collections import Counter
-from dataclasses import dataclass
 from urllib.parse import quote
 
 import msgspec
 import requests
 import urllib3
 
+from tap_clinical_conductor.errors import (
+    AuthError,
+    BadRequest,
+    EndpointUnavailable,
+    RequestFailed,
+)
+from tap_clinical_conductor.responses import Page, parse_body
+from tap_clinical_conductor.settings import MAX_BACKOFF_SECONDS, MAX_THROTTLED_RETRIES, Settings
+
 LOGGER = logging.getLogger("tap_clinical_conductor")
 
 _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
-_MAX_THROTTLED_RETRIES = 30
-
-
-class CCError(Exception):
-    """Base of the tap's errors; messages are safe to log (no key, no patient data)."""
-
-
-class AuthError(CCError):
-    """401/403: the key was refused. Fatal for the run."""
-
-
-class EndpointUnavailable(CCError):
-    """404 or 501: the endpoint (or, on a child path, the parent) does not exist."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class BadRequest(CCError):
-    """400: the server rejected the query (for example a datetime literal format)."""
-
-
-class RequestFailed(CCError):
-    """A request that kept failing after every retry, or failed in a way retries cannot fix."""
-
-
-class Page:
-    """One response, whatever its shape.
-
-    Records stay undecoded (``msgspec.Raw``, slices of the body) until somebody asks: a stream
-    reads only the few fields it needs and passes the rest through byte for byte, which is most of
-    what makes the tap fast. ``items`` decodes them all on first use.
-
-    Attributes:
-        raw: The records' JSON, undecoded.
-        body: The response body, when its records sit in a bare array or in a list under
-            ``items_key`` of an object of scalars: a typed decoder can then read the keys of
-            every record in one pass over it. ``None`` otherwise.
-        items_key: The key of the records' list in ``body`` (``None`` for a bare array).
-        next_link: The server's link to the next page, if it gave one.
-        count: The total the server reported (``$count=true``), if any.
-        has_nul: Whether the body contains an escaped NUL character somewhere.
-    """
-
-    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "next_link", "raw")
-
-    def __init__(
-        self,
-        items: list | None = None,
-        next_link: str | None = None,
-        count: int | None = None,
-        has_nul: bool = False,
-        *,
-        raw: list[msgspec.Raw] | None = None,
-        body: bytes | None = None,
-        items_key: str | None = None,
-    ) -> None:
-        self._items = items
-        self.raw = raw
-        self.body = body
-        self.items_key = items_key
-        self.next_link = next_link
-        self.count = count
-        self.has_nul = has_nul
-
-    @property
-    def items(self) -> list:
-        """The records as Python objects."""
-        if self._items is None:
-            self._items = [_ANY.decode(r) for r in self.raw or ()]
-        return self._items
-
-    def item(self, index: int) -> object:
-        """One record as a Python object, without decoding the others."""
-        if self._items is not None:
-            return self._items[index]
-        return _ANY.decode((self.raw or [])[index])
-
-    def __len__(self) -> int:
-        return len(self._items) if self._items is not None else len(self.raw or ())
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Page):
-            return NotImplemented
-        return (self.items, self.next_link, self.count) == (
-            other.items,
-            other.next_link,
-            other.count,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"Page({len(self)} records, next_link={self.next_link!r}, count={self.count!r})"
-
-
-_ANY = msgspec.json.Decoder()
-_TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
-_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
-#: Every shape CC uses in one pass: a bare array, or an object of scalars and the records' list.
-_FLAT = msgspec.json.Decoder(
-    list[msgspec.Raw] | dict[str, list[msgspec.Raw] | str | int | float | bool | None]
-)
-_SHAPES = (("items", "nextpagelink", "count"), ("value", "@odata.nextlink", "@odata.count"))
-
-
-def parse_body(body: bytes) -> Page:
-    """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
-
-    The records stay undecoded. A lone object (``/instance/details``) is a page of one. A body
-    spread over several lines is compacted first: records pass through to the target as they
-    are, and a line break inside one would split its Singer message.
-
-    Raises:
-        msgspec.DecodeError: The body is not JSON (or is cut short).
-        RequestFailed: The JSON is neither a list nor an object.
-    """
-    has_nul = b"\\u0000" in body
-    if b"\n" in body or b"\r" in body:
-        # JSON strings cannot hold raw line breaks: these are only whitespace between tokens.
-        body = msgspec.json.format(body, indent=-1)
-    top, one_pass = _decode_top(body)
-    # Only a one-pass shape is left for a typed decoder to read again (`records.PageEncoder`).
-    kept = body if one_pass else None
-    if isinstance(top, list):
-        return Page(raw=top, has_nul=has_nul, body=kept)
-    keys = {k.lower(): k for k in top}
-    for items_key, link_key, count_key in _SHAPES:
-        records = top.get(keys.get(items_key, ""))
-        if isinstance(records, list):
-            link = top.get(keys.get(link_key, ""))
-            count = top.get(keys.get(count_key, ""))
-            return Page(
-                raw=records,
-                next_link=link if isinstance(link, str) else None,
-                count=count if isinstance(count, int) and not isinstance(count, bool) else None,
-                has_nul=has_nul,
-                body=kept,
-                items_key=keys[items_key],
-            )
-    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
-
-
-def _decode_top(body: bytes) -> tuple[list | dict, bool]:
-    """The body as a list of undecoded records, or an object whose lists are such lists.
-
-    One pass when the object around the records holds only scalars (every CC shape); a second
-    pass per value when something nested sits beside the records. The flag says which.
-
-    Raises:
-        msgspec.DecodeError: The body is not JSON.
-        RequestFailed: The JSON is neither a list nor an object.
-    """
-    try:
-        return _FLAT.decode(body), True
-    except msgspec.ValidationError:
-        pass
-    try:
-        top = _TOP.decode(body)  # a list always fits `_FLAT`: this is an object, or neither
-    except msgspec.ValidationError:
-        raise RequestFailed("unexpected JSON: neither a list nor an object") from None
-    return {
-        key: _RAW_LIST.decode(value) if bytes(value).lstrip()[:1] == b"[" else _ANY.decode(value)
-        for key, value in top.items()
-    }, False
+USER_AGENT = "tap-clinical-conductor"
 
 
 class RateLimiter:
@@ -232,26 +75,12 @@ class RateLimiter:
             self._tokens = 0.0
 
 
-@dataclass(frozen=True)
-class ClientSettings:
-    """What the client needs from the tap's config."""
-
-    base_url: str
-    api_key: str
-    api_key_header: str = "CCAPIKey"
-    timeout: float = 60.0
-    max_retries: int = 5
-    backoff_base: float = 1.0
-    backoff_max: float = 60.0
-    max_requests_per_second: float | None = None
-    user_agent: str = "tap-clinical-conductor"
-
-
 class CCClient:
     """Thread-safe GET client for the CC REST API."""
 
-    def __init__(self, settings: ClientSettings, seed: int | None = None) -> None:
+    def __init__(self, settings: Settings, seed: int | None = None) -> None:
         self.settings = settings
+        self.base_url = settings.api_url.rstrip("/")
         self.limiter = RateLimiter(settings.max_requests_per_second)
         self.counters: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
@@ -268,13 +97,13 @@ class CCClient:
                 {
                     self.settings.api_key_header: self.settings.api_key,
                     "Accept": "application/json",
-                    "User-Agent": self.settings.user_agent,
+                    "User-Agent": USER_AGENT,
                 }
             )
-            # requests reads the proxy and CA bundle variables again on every request, half a
-            # millisecond of environment scanning per page. Every request goes to one host, so
-            # the session resolves them once (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...).
-            env = session.merge_environment_settings(self.settings.base_url, {}, None, None, None)
+            # requests reads the proxy and CA bundle variables again on every request, a
+            # measurable cost per page. Every request goes to one host, so the session resolves
+            # them once (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE, ...).
+            env = session.merge_environment_settings(self.base_url, {}, None, None, None)
             session.proxies.update(env["proxies"])
             session.verify = env["verify"]
             session.trust_env = False
@@ -288,7 +117,7 @@ class CCClient:
 
     def url(self, path: str, params: t.Mapping[str, object] | None = None) -> str:
         """Absolute URL. OData options keep their ``$`` and quotes readable in logs."""
-        url = self.settings.base_url.rstrip("/") + path
+        url = self.base_url + path
         if params:
             query = "&".join(
                 f"{k}={quote(str(v), safe=chr(39) + '(),:$')}" for k, v in params.items()
@@ -302,7 +131,7 @@ class CCClient:
         return text.replace(key, "***") if key else text
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.backoff_max, self.settings.backoff_base * 2**attempt)
+        ceiling = min(MAX_BACKOFF_SECONDS, self.settings.backoff_base_seconds * 2.0**attempt)
         with self._counter_lock:
             return ceiling * (0.5 + self._random.random() / 2)
 
@@ -318,18 +147,20 @@ class CCClient:
             RequestFailed: Retries exhausted, or another client error.
         """
         url = self.url(path, params)
-        shown = self.redact(url.removeprefix(self.settings.base_url.rstrip("/")))
+        shown = self.redact(url.removeprefix(self.base_url))
         attempt = 0
         throttled = 0
         while True:
             self.limiter.acquire()
             self.count("requests")
             try:
-                # stream=True and one raw read: requests' chunked `.content` costs 2 ms of CPU
-                # per 600 kB page, as much as the tap spends on the page's records.
-                response = self._session().get(url, timeout=self.settings.timeout, stream=True)
+                # stream=True and one raw read: requests' chunked `.content` costs as much CPU
+                # as the tap spends on the page's records (README, "Measured").
+                response = self._session().get(
+                    url, timeout=self.settings.request_timeout_seconds, stream=True
+                )
                 try:
-                    problem = self._check(response, shown)
+                    problem = self._check(response, path, shown)
                     if problem is None:
                         return self._decode(response, _read_body(response), shown)
                 finally:
@@ -347,7 +178,7 @@ class CCClient:
             except _Throttled as exc:
                 throttled += 1
                 self.count("throttled_429")
-                if throttled > _MAX_THROTTLED_RETRIES:
+                if throttled > MAX_THROTTLED_RETRIES:
                     raise RequestFailed(
                         f"GET {shown}: still HTTP 429 after {throttled} waits"
                     ) from None
@@ -372,7 +203,7 @@ class CCClient:
             )
             time.sleep(wait)
 
-    def _check(self, response: requests.Response, shown: str) -> str | None:
+    def _check(self, response: requests.Response, path: str, shown: str) -> str | None:
         status = response.status_code
         if status == 200:
             return None
@@ -382,7 +213,7 @@ class CCClient:
                 f"`api_key_header` (currently {self.settings.api_key_header!r})."
             )
         if status in (404, 501):
-            raise EndpointUnavailable(f"HTTP {status} on GET {shown}", status)
+            raise EndpointUnavailable(f"HTTP {status} on GET {shown}", status, path)
         if status == 429:
             raise _Throttled(_retry_after(response.headers.get("Retry-After")))
         if status in _TRANSIENT_STATUSES:

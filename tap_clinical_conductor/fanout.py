@@ -17,25 +17,26 @@ from concurrent.futures import Future, ThreadPoolExecutor
 _T = t.TypeVar("_T")
 _R = t.TypeVar("_R")
 
+#: Results held at once, per worker: enough to keep every worker busy while the caller catches up.
+RESULTS_PER_WORKER = 2
+#: Seconds between two progress lines.
+PROGRESS_EVERY_SECONDS = 5.0
+
 
 def ordered_map(
-    fn: t.Callable[[_T], _R],
-    items: t.Iterable[_T],
-    workers: int,
-    *,
-    window: int | None = None,
+    fn: t.Callable[[_T], _R], items: t.Iterable[_T], workers: int
 ) -> t.Iterator[tuple[_T, _R]]:
     """Yield ``(item, fn(item))`` in input order, running up to ``workers`` calls at once.
 
-    At most ``window`` results are held at a time, so memory stays flat however many items there
-    are. An exception in ``fn`` is raised here, for the item it belongs to, after the items
-    before it were yielded.
+    At most ``RESULTS_PER_WORKER * workers`` results are held at a time, so memory stays flat
+    however many items there are. An exception in ``fn`` is raised here, for the item it belongs
+    to, after the items before it were yielded.
     """
     if workers <= 1:
         for item in items:
             yield item, fn(item)
         return
-    window = window or workers * 2
+    window = workers * RESULTS_PER_WORKER
     iterator = iter(items)
     pending: deque[tuple[_T, Future[_R]]] = deque()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cc-fetch") as pool:
@@ -65,7 +66,7 @@ class Progress:
         stream: str,
         total: int,
         requests: t.Callable[[], int],
-        every: float = 5.0,
+        every: float = PROGRESS_EVERY_SECONDS,
     ) -> None:
         self.logger = logger
         self.stream = stream

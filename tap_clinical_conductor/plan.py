@@ -15,25 +15,28 @@ import math
 import sys
 import typing as t
 
-from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
-from tap_clinical_conductor.client import CCError, EndpointUnavailable
+from tap_clinical_conductor.catalogue import BY_NAME, Endpoint, Kind
+from tap_clinical_conductor.errors import CCError, EndpointUnavailable
 from tap_clinical_conductor.tap import TapClinicalConductor
+from tap_clinical_conductor.tenant import Tenant
 
 
-def count_rows(tap: TapClinicalConductor, endpoint: Endpoint, path: str) -> int | None:
+def count_rows(tenant: Tenant, endpoint: Endpoint, path: str) -> int | None:
     """Rows behind ``path``: the server's ``$count``, or an id listing when it gives none."""
-    page = tap.client.get_page(path, {"$count": "true", "$top": 1})
+    page = tenant.client.get_page(path, {"$count": "true", "$top": 1})
     if page.count is not None:
         return page.count
-    if endpoint.kind.value == "top" and endpoint.odata and not endpoint.id_from:
-        return len(tap._list_ids(endpoint.name, None))  # noqa: SLF001 - same listing as a sync
+    if endpoint.kind is Kind.TOP and endpoint.odata and not endpoint.id_from:
+        return len(tenant.listing.ids(endpoint))  # the same listing as a sync
     return None
 
 
 def plan(tap: TapClinicalConductor) -> list[dict[str, t.Any]]:
     """One row per selected stream: rows, requests, and hours at the configured rate."""
-    rate = float(tap.config.get("max_requests_per_second") or 8)
-    page_size = int(tap.config.get("page_size", 1000))
+    tenant = tap.tenant
+    settings = tenant.settings
+    rate = settings.max_requests_per_second
+    page_size = settings.page_size
     parents: dict[str, int | None] = {}
     rows_out = []
     for name, stream in tap.streams.items():
@@ -42,19 +45,16 @@ def plan(tap: TapClinicalConductor) -> list[dict[str, t.Any]]:
         endpoint = BY_NAME[name]
         row: dict[str, t.Any] = {"stream": name, "kind": endpoint.kind.value}
         try:
-            if endpoint.parent_stream is None or (
-                endpoint.top_level_path and tap.config.get("prefer_top_level", True)
-            ):
-                path = endpoint.top_level_path or endpoint.path
-                rows = count_rows(tap, endpoint, path) if endpoint.odata else None
+            path = endpoint.collection_path(settings.prefer_top_level)
+            if path is not None:
+                rows = count_rows(tenant, endpoint, path) if endpoint.odata else None
                 requests = max(1, math.ceil((rows or 0) / page_size)) if endpoint.odata else 1
                 row.update(rows=rows, requests=requests)
             else:
-                parent = endpoint.parent_stream
-                if parent not in parents:
-                    parent_endpoint = BY_NAME[parent]
-                    parents[parent] = count_rows(tap, parent_endpoint, parent_endpoint.path)
-                n = parents[parent] or 0
+                parent = endpoint.parent
+                if parent.name not in parents:
+                    parents[parent.name] = count_rows(tenant, parent, parent.path)
+                n = parents[parent.name] or 0
                 row.update(parents=n, requests=n + math.ceil(n / page_size))
         except EndpointUnavailable as exc:
             row.update(requests=1, note=f"HTTP {exc.status}: skipped at sync")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    rate = float(tap.config.get("max_requests_per_second") or 8)
+    rate = tap.tenant.settings.max_requests_per_second
     print(f"{'stream':34} {'kind':14} {'rows/parents':>12} {'requests':>10} {'hours':>8}")
     for row in rows:
         size = row.get("rows", row.get("parents"))

@@ -1,8 +1,10 @@
-"""Turn an API object into a staging record: pure functions, no I/O.
+"""Turn API objects into staging records and RECORD lines: pure functions, no I/O.
 
 A staging record is ``instance_id``, the parent key of a child stream, ``id``, ``modifiedDate``
 (the change value normalised to UTC, or null) and ``data``, the API object untouched except for
-NUL characters, which PostgreSQL JSONB cannot store.
+NUL characters, which PostgreSQL JSONB cannot store. This module owns the record's schema, its
+key, how a record is built one by one (``build_record``) and how a whole page becomes RECORD
+lines at once (``PageEncoder``), and the reasons a record is skipped.
 """
 
 from __future__ import annotations
@@ -15,12 +17,49 @@ import typing as t
 from collections.abc import Mapping
 
 import msgspec
+import msgspec.structs
 
 from tap_clinical_conductor.catalogue import Endpoint
+from tap_clinical_conductor.responses import envelope_decoder
 from tap_clinical_conductor.timestamps import TimestampError, normalise, utc_json
 
+#: Why a record was dropped: the server ignored ``$filter`` and sent it although it is older.
+DROPPED_OLDER = "dropped, older than the bookmark (server ignored $filter)"
 
-class JSONObject(Mapping):
+
+def unreadable(change_field: str) -> str:
+    """Why a record was loaded with ``modifiedDate`` null although it has a change value."""
+    return f"unreadable {change_field} (loaded with modifiedDate null)"
+
+
+def record_schema(endpoint: Endpoint) -> dict[str, t.Any]:
+    """JSON schema of a staging record for ``endpoint``."""
+    properties: dict[str, dict[str, t.Any]] = {"instance_id": {"type": "string"}}
+    if endpoint.parent_key:
+        properties[endpoint.parent_key] = {"type": "integer"}
+    properties["id"] = {"type": "string" if id_is_string(endpoint) else "integer"}
+    properties["modifiedDate"] = {
+        "type": ["string", "null"],
+        "format": "date-time",
+        "description": "The record's change timestamp in UTC; null where the entity has none.",
+    }
+    properties["data"] = {
+        "type": "object",
+        "description": "The API object as Clinical Conductor returned it.",
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties.keys() - {"modifiedDate"}),
+    }
+
+
+def key_properties(endpoint: Endpoint) -> list[str]:
+    """The staging row's key: ``instance_id``, the parent key of a child stream, ``id``."""
+    return [k for k in ("instance_id", endpoint.parent_key, "id") if k]
+
+
+class JSONObject(Mapping[str, object]):
     """The API object inside a record, opaque to the SDK's per-record property walk.
 
     singer-sdk removes deselected properties by walking every nested dict of every record with
@@ -31,7 +70,7 @@ class JSONObject(Mapping):
 
     __slots__ = ("value",)
 
-    def __init__(self, value: dict) -> None:
+    def __init__(self, value: dict[str, object]) -> None:
         self.value = value
 
     def __getitem__(self, key: str) -> object:
@@ -48,6 +87,8 @@ class JSONObject(Mapping):
             return self.value == other.value
         return self.value == other
 
+    # Equal to a dict, so unhashable like one. Mapping declares __hash__ a method, hence the
+    # ignore: assigning None is how Python marks a class unhashable.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
@@ -105,7 +146,9 @@ def record_id(endpoint: Endpoint, item: object) -> int | str:
     raise BadRecord(f"{endpoint.id_field!r} is not an integer")
 
 
-def record_key(endpoint: Endpoint, parent: t.Mapping[str, object], item: object) -> tuple:
+def record_key(
+    endpoint: Endpoint, parent: t.Mapping[str, object], item: object
+) -> tuple[object, ...]:
     """The key a staging row has, without ``instance_id``: (parent id,) id.
 
     Tests use it to key the sandbox's ground truth the way the tap keys records.
@@ -127,7 +170,7 @@ def strip_nul(value: object) -> object:
     return value
 
 
-def change_value(item: dict, field: str | None, tenant_tz: dt.tzinfo) -> str | None:
+def change_value(item: dict[str, t.Any], field: str | None, tenant_tz: dt.tzinfo) -> str | None:
     """The record's change value in bookmark format; ``None`` without one.
 
     An unreadable value is ``None`` too: the record still loads (losing it would be worse) but
@@ -154,7 +197,7 @@ def build_record(
     tenant_tz: dt.tzinfo,
     scrub_nul: bool = False,
     data: object = None,
-) -> dict:
+) -> dict[str, t.Any]:
     """Build the staging record for one API object.
 
     ``item`` is the object, or only the fields the key and change value need when ``data``
@@ -166,8 +209,8 @@ def build_record(
     """
     rid = record_id(endpoint, item)
     if data is None:
-        data = item if isinstance(item, dict) else {"value": item}
-        data = JSONObject(t.cast("dict", strip_nul(data)) if scrub_nul else data)
+        value = item if isinstance(item, dict) else {"value": item}
+        data = JSONObject(t.cast("dict[str, object]", strip_nul(value)) if scrub_nul else value)
     record: dict[str, object] = {"instance_id": instance_id}
     if endpoint.parent_key:
         record[endpoint.parent_key] = parent_id
@@ -182,12 +225,14 @@ def build_record(
 class PageEncoder:
     """Writes a whole page of API objects as Singer RECORD lines, with no dict per record.
 
-    The per-record path (decode a record's key fields, build a dict, let the SDK and the writer
-    walk it) costs about 15 µs a record. Here one typed decoder reads the keys of the whole page
-    in one pass, and each line is formatted as bytes around the record's untouched JSON, the
-    same message the per-record path writes. A page that does not fit the strict key types
-    (a string id, a missing parent reference, a change value that is not an RFC 3339 datetime)
-    gets ``None`` and goes through the per-record path, which repairs or skips such records.
+    The per-record path decodes a record's key fields, builds a dict and lets the SDK and the
+    writer walk it, which costs several times what the rest of the tap does per record (README,
+    "Measured"). Here one typed decoder reads the keys of the whole page in one pass, and each
+    line is formatted as bytes around the record's untouched JSON: the message
+    ``output.record_line`` describes, byte for byte (``tests/tap/test_pages.py``). A page that
+    does not fit the strict key types (a string id, a missing parent reference, a change value
+    that is not an RFC 3339 datetime) gets ``None`` and goes through the per-record path, which
+    repairs or skips such records.
     """
 
     def __init__(
@@ -207,7 +252,9 @@ class PageEncoder:
         self.tenant_tz = tenant_tz
         self.lower = lower
         self.string_id = id_is_string(endpoint)
-        fields: list[tuple[str, object, object]] = [("key_id", str if self.string_id else int)]
+        fields: list[tuple[str, t.Any] | tuple[str, t.Any, t.Any]] = [
+            ("key_id", str if self.string_id else int)
+        ]
         rename = {"key_id": endpoint.id_field}
         if endpoint.parent_ref:
             fields.append(("key_parent", _reference_type(endpoint.parent_ref.split(".")[1:])))
@@ -216,11 +263,8 @@ class PageEncoder:
             # Parsed in C while decoding; a value msgspec cannot read sends the page per record.
             fields.append(("key_change", dt.datetime | None, None))
             rename["key_change"] = change_field
-        keys = msgspec.defstruct("PageKeys", fields, rename=rename, gc=False)  # type: ignore[arg-type]
-        # The page shapes of `client.parse_body`: a bare array, or scalars and the records' list.
-        self._decode = msgspec.json.Decoder(
-            list[keys] | dict[str, list[keys] | str | int | float | bool | None]  # type: ignore[valid-type]
-        ).decode
+        keys = msgspec.defstruct("PageKeys", fields, rename=rename, gc=False)
+        self._decode = envelope_decoder(keys).decode
         self._parent_depth = len(endpoint.parent_ref.split(".")) - 1 if endpoint.parent_ref else 0
         encode = msgspec.json.encode
         self._head = b'{"type":"RECORD","stream":%s,"record":{"instance_id":%s,' % (
@@ -252,7 +296,7 @@ class PageEncoder:
         """The page's RECORD lines, how many, and the greatest change value among them.
 
         ``body`` is the response, with the records in a bare array or in the list under
-        ``items_key`` (see ``client.Page``); ``raws`` are the records. ``extracted_at`` is
+        ``items_key`` (see ``responses.Page``); ``raws`` are the records. ``extracted_at`` is
         the JSON of the page's extraction time. ``None`` when a record does not fit the strict
         key types. Records older than the lower bound are dropped and counted in ``skipped``
         (the server ignored ``$filter``).
@@ -274,9 +318,9 @@ class PageEncoder:
         if parent_id is not None:
             head += b"%s%d," % (parent, parent_id)
             parent = b""
-        ids = [k.key_id for k in keys]
+        ids: list[int] | list[bytes] = [k.key_id for k in keys]
         if self.string_id:
-            ids = [msgspec.json.encode(i) for i in ids]  # type: ignore[misc]
+            ids = [msgspec.json.encode(i) for i in ids]
         line = self._line
         parents: t.Iterable[bytes]
         if parent:
@@ -295,7 +339,7 @@ class PageEncoder:
 
     def _encode_changed(
         self,
-        keys: list,
+        keys: list[t.Any],
         rows: t.Iterable[tuple[bytes, object, msgspec.Raw]],
         head: bytes,
         tail: bytes,
@@ -321,20 +365,52 @@ class PageEncoder:
                     best = changed
             out.append(line % (head, p, i, changed, raw, tail))
         if dropped:
-            skipped["dropped, older than the bookmark (server ignored $filter)"] += dropped
+            skipped[DROPPED_OLDER] += dropped
         return b"".join(out), len(out), best[1:-1].decode() if best is not None else None
 
-    def _parents(self, keys: list) -> list[int]:
+    def _parents(self, keys: list[t.Any]) -> list[int]:
         values = [k.key_parent for k in keys]
         for _ in range(self._parent_depth):
             values = [v.ref for v in values]
         return values
 
 
-def _reference_type(path: list[str]) -> type:
+def _reference_type(path: list[str]) -> type[t.Any]:
     """A struct type holding an integer at ``path`` inside an object (``["id"]`` for study.id)."""
     if not path:
         return int
     return msgspec.defstruct(
         "Reference", [("ref", _reference_type(path[1:]))], rename={"ref": path[0]}, gc=False
     )
+
+
+def key_reader(
+    endpoint: Endpoint, change_field: str | None
+) -> t.Callable[[msgspec.Raw], dict[str, t.Any] | None]:
+    """A decoder that reads only the top-level fields the tap needs from a record's JSON.
+
+    msgspec skips every other field without building Python objects for it; the record's JSON
+    then goes to the target untouched. ``None`` for a record that is not an object.
+    """
+    wanted = {path.split(".")[0] for path in endpoint.id_from} or {endpoint.id_field}
+    if change_field:
+        wanted.add(change_field)
+    if endpoint.parent_ref:
+        wanted.add(endpoint.parent_ref.split(".")[0])
+    names = sorted(wanted)
+    struct = msgspec.defstruct(
+        "Keys",
+        [(f"f{i}", object, None) for i in range(len(names))],
+        rename={f"f{i}": name for i, name in enumerate(names)},
+    )
+    decode = msgspec.json.Decoder(struct).decode
+    astuple = msgspec.structs.astuple
+
+    def read(raw: msgspec.Raw) -> dict[str, t.Any] | None:
+        try:
+            values = astuple(decode(raw))
+        except msgspec.ValidationError:
+            return None
+        return {k: v for k, v in zip(names, values, strict=True) if v is not None}
+
+    return read

@@ -25,6 +25,8 @@ UTC = dt.timezone.utc
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _ENCODE = msgspec.json.encode
 _ZERO = dt.timedelta(0)
+#: Cached hours per zone before the cache starts over: a century, so memory stays bounded.
+_MAX_CACHED_HOURS = 1_000_000
 
 
 class TimestampError(ValueError):
@@ -80,7 +82,7 @@ def local_offset(local: dt.datetime, tenant_tz: dt.tzinfo) -> dt.timedelta:
     DST change the first occurrence is taken, as ``datetime.replace(tzinfo=...)`` does.
     """
     offsets = _OFFSETS.get(tenant_tz)
-    if offsets is None or len(offsets) > 1_000_000:  # a century of hours: bounded
+    if offsets is None or len(offsets) > _MAX_CACHED_HOURS:
         offsets = _OFFSETS[tenant_tz] = {}
     hour = local.toordinal() * 24 + local.hour
     offset = offsets.get(hour)
@@ -96,7 +98,7 @@ _OFFSETS: dict[dt.tzinfo, dict[int, dt.timedelta]] = {}
 def utc_json(value: dt.datetime, tenant_tz: dt.tzinfo) -> bytes:
     """``value`` in the bookmark format, as a JSON string (``b'"...+00:00"'``).
 
-    About a microsecond: it runs for every record with a change value.
+    It runs for every record with a change value, so it avoids ``datetime`` formatting.
     """
     zone_ = value.tzinfo
     if zone_ is None:

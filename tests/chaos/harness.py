@@ -32,8 +32,8 @@ from cc_dev import project_root
 from cc_dev.meltano_runner import DAILY_STATE_ID, Meltano, MeltanoResult, bin_dir
 from cc_dev.warehouse import compare_all, duplicate_keys, read_rows
 from tap_clinical_conductor.catalogue import BY_NAME
+from tap_clinical_conductor.readplan import find_change_field
 from tap_clinical_conductor.records import BadRecord, change_value, record_key, strip_nul
-from tap_clinical_conductor.streams import find_change_field
 from tap_clinical_conductor.timestamps import parse_datetime
 
 #: The chaos selection: two incremental top-level streams, a big paged one (patient visits), a
@@ -444,7 +444,7 @@ def bookmark_violations(
         if not entries:
             continue
         truth = sandbox.truth(stream)
-        change_field = find_change_field([r["data"] for r in truth])
+        change_field = find_change_field([r["data"] for r in truth], endpoint.change_candidates)
         loaded = {}
         for row in read_rows(conn, schema, endpoint):
             key = (row[endpoint.parent_key], row["id"]) if endpoint.parent_key else (row["id"],)

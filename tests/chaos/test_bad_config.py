@@ -27,7 +27,11 @@ CASES = {
     "missing key": ({"api_key": None}, "api_key", 0),
     "empty key": ({"api_key": "  "}, "api_key is empty", 0),
     "malformed url": ({"api_url": "htp:/nowhere"}, "api_url must be an http(s) URL", 0),
-    "page_size over 1000": ({"page_size": 5000}, "page_size must be between 1 and 1000", 0),
+    "page_size over 1000": (
+        {"page_size": 5000},
+        "greater than the maximum of 1000 in config['page_size']",
+        0,
+    ),
     "malformed start_date": ({"start_date": "last tuesday"}, "start_date must be an ISO-8601", 0),
     "unknown stream override": (
         {"change_field_overrides": {"studys": "modifiedDate"}},

@@ -13,7 +13,7 @@ from pathlib import Path
 from tap_clinical_conductor.catalogue import BY_NAME
 from tap_clinical_conductor.records import BadRecord, record_key
 
-TAP = [sys.executable, "-m", "tap_clinical_conductor.tap"]
+TAP = [sys.executable, "-m", "tap_clinical_conductor"]
 
 
 @dataclass

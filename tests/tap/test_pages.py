@@ -1,7 +1,7 @@
 """Whole-page writing produces exactly the messages of the per-record path.
 
 The tap writes a page of records as preformatted lines when nothing is mapped (see
-``CCStream._sync_records``). The per-record path stays for stream maps, dry runs and records the
+``CCStream.choose_emission``). The per-record path stays for stream maps, dry runs and records the
 strict page decoder refuses; both must write the same records, the same bookmark and the same
 skip counts.
 """
@@ -18,9 +18,9 @@ import msgspec
 import pytest
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
-from tap_clinical_conductor.client import parse_body
+from tap_clinical_conductor.output import LineWriter
 from tap_clinical_conductor.records import BadRecord, PageEncoder, build_record, dig
-from tap_clinical_conductor.tap import FastWriter
+from tap_clinical_conductor.responses import parse_body
 from tap_clinical_conductor.timestamps import TimestampError, normalise, zone
 
 from .conftest import tap_config
@@ -39,10 +39,10 @@ def per_record_lines(
     lower: str | None,
     version: int | None,
 ) -> tuple[bytes, int, str | None, Counter]:
-    """What the per-record path writes for ``body``: built record by record, FastWriter lines."""
+    """What the per-record path writes for ``body``: built record by record, LineWriter lines."""
     endpoint = BY_NAME[endpoint_name]
     page = parse_body(body)
-    writer = FastWriter()
+    writer = LineWriter()
     out = io.BytesIO()
     stdout = io.TextIOWrapper(out)
     skipped: Counter = Counter()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tap_clinical_conductor.client import BadRequest, Page
+from tap_clinical_conductor.errors import BadRequest
+from tap_clinical_conductor.responses import Page
 from tap_clinical_conductor.tap import TapClinicalConductor
 
 BASE = {"api_url": "https://acme.clinicalconductor.com/CCSWeb", "api_key": "secret-key"}
@@ -37,7 +38,7 @@ def bookmark_state(stream: str, value: str) -> dict:
 
 
 def run_stream(tap: TapClinicalConductor, name: str, client: RecordingClient) -> list[dict]:
-    tap.__dict__["client"] = client  # the cached_property slot
+    tap.tenant.client = client  # type: ignore[assignment]
     return list(tap.streams[name].get_records(None))
 
 
@@ -123,8 +124,8 @@ def test_bad_config_is_refused_before_any_request(config, message):
 @pytest.mark.parametrize("value", ["2.5", 2.5, 10])
 def test_rates_may_be_numbers_or_numeric_text(value):
     tap = make_tap({"max_requests_per_second": value, "backoff_base_seconds": "0.5"})
-    assert tap.client.limiter.rate == float(value)
-    assert tap.client.settings.backoff_base == 0.5
+    assert tap.tenant.client.limiter.rate == float(value)
+    assert tap.tenant.client.settings.backoff_base_seconds == 0.5
 
 
 def test_non_numeric_rate_is_refused():

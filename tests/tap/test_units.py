@@ -10,9 +10,11 @@ import time
 import pytest
 
 from tap_clinical_conductor.catalogue import BY_NAME, CATALOGUE
-from tap_clinical_conductor.client import Page, RateLimiter, RequestFailed, _retry_after, parse_body
+from tap_clinical_conductor.client import RateLimiter, _retry_after
+from tap_clinical_conductor.errors import RequestFailed
 from tap_clinical_conductor.fanout import ordered_map
 from tap_clinical_conductor.records import BadRecord, JSONObject, build_record, record_id, strip_nul
+from tap_clinical_conductor.responses import parse_body
 from tap_clinical_conductor.timestamps import LITERAL_BY_NAME, normalise, zone
 
 NY = zone("America/New_York")
@@ -124,7 +126,8 @@ def test_strip_nul_walks_everything():
     ],
 )
 def test_every_response_shape_is_accepted(payload, items, link, count):
-    assert parse_body(json.dumps(payload).encode()) == Page(items, link, count)
+    page = parse_body(json.dumps(payload).encode())
+    assert (page.items, page.next_link, page.count) == (items, link, count)
 
 
 @pytest.mark.parametrize(
@@ -257,13 +260,14 @@ def test_fast_and_slow_paths_agree():
 
 
 def test_proxy_and_ca_variables_are_read_once_per_session(monkeypatch):
-    from tap_clinical_conductor.client import CCClient, ClientSettings
+    from tap_clinical_conductor.client import CCClient
+    from tap_clinical_conductor.settings import Settings
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/site-ca.pem")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    settings = ClientSettings(base_url="https://site.example/CCSWeb", api_key="k")
+    settings = Settings.from_config({"api_url": "https://site.example/CCSWeb", "api_key": "k"})
     session = CCClient(settings)._session()
     assert session.proxies == {"https": "http://proxy.example:3128"}
     assert session.verify == "/etc/ssl/site-ca.pem"

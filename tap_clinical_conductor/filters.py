@@ -1,0 +1,83 @@
+"""The change condition of ``$filter``, and which datetime literal format the tenant accepts.
+
+CC's documentation does not say how a datetime is written in ``$filter``. ``FilterFormats``
+starts from the configured format (``auto``: the first of ``timestamps.LITERAL_FORMATS``), moves
+to the next one when the server answers 400, and keeps the first one a server accepted for the
+rest of the run, for every stream and worker thread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+
+from tap_clinical_conductor.errors import BadRequest, RequestFailed
+from tap_clinical_conductor.timestamps import LITERAL_BY_NAME, LITERAL_FORMATS, LiteralFormat
+
+
+@dataclass(frozen=True)
+class ChangeFilter:
+    """Rows whose ``field`` is at or after ``lower`` (an instant; rendered in the tenant's zone)."""
+
+    field: str
+    lower: dt.datetime
+    tenant_tz: dt.tzinfo
+
+    def clause(self, fmt: LiteralFormat) -> str:
+        """The ``$filter`` clause, with the datetime written as ``fmt``."""
+        return f"{self.field} ge {fmt.render(self.lower, self.tenant_tz)}"
+
+
+def next_format(current: LiteralFormat) -> LiteralFormat | None:
+    """The candidate after ``current`` in ``LITERAL_FORMATS``."""
+    index = LITERAL_FORMATS.index(current)
+    return LITERAL_FORMATS[index + 1] if index + 1 < len(LITERAL_FORMATS) else None
+
+
+class FilterFormats:
+    """The datetime literal format of the run, negotiated with the server (thread-safe)."""
+
+    def __init__(self, setting: str, logger: logging.Logger) -> None:
+        """``setting`` is ``filter_datetime_format``: ``auto`` or a format name."""
+        self._lock = threading.Lock()
+        self._current = LITERAL_FORMATS[0] if setting == "auto" else LITERAL_BY_NAME[setting]
+        self._confirmed = setting != "auto"
+        self._logger = logger
+
+    def current(self) -> LiteralFormat:
+        """The format to write the next request with."""
+        with self._lock:
+            return self._current
+
+    def accepted(self, fmt: LiteralFormat) -> None:
+        """A request with ``fmt`` in its ``$filter`` succeeded."""
+        with self._lock:
+            if not self._confirmed and fmt == self._current:
+                self._confirmed = True
+                self._logger.info("$filter datetime literal format: %s", fmt.name)
+
+    def refused(self, fmt: LiteralFormat, error: BadRequest) -> LiteralFormat:
+        """A 400 on a filter written as ``fmt``: the format to try instead.
+
+        Raises:
+            RequestFailed: A proven format was refused, or no candidate is left.
+        """
+        with self._lock:
+            if self._confirmed:
+                if fmt != self._current:
+                    return self._current
+                raise RequestFailed(f"{error} (with the {fmt.name} datetime format)")
+            following = next_format(fmt)
+            if following is None:
+                raise RequestFailed(
+                    "the server accepted none of the datetime literal formats "
+                    f"({', '.join(f.name for f in LITERAL_FORMATS)}) in $filter; last error: "
+                    f"{error}. Set filter_datetime_format."
+                )
+            self._logger.info(
+                "$filter format %s refused (HTTP 400); trying %s", fmt.name, following.name
+            )
+            self._current = following
+            return following

@@ -1,0 +1,127 @@
+"""Every use of a private singer-sdk internal, in one place, for the SDK versions it was checked on.
+
+singer-sdk has no public hook for what the tap needs here:
+
+* ``Stream.sync`` is final and runs its record loop in ``_sync_records``; the tap writes whole
+  pages instead of records when nothing is mapped (``CCStream.get_records``), so it must know,
+  for the length of that loop, whether messages are written at all (batch files and
+  ``write_messages=False`` need plain records).
+* ``_increment_stream_state`` is the SDK's per-record state bookkeeping; the page writer moves
+  the bookmark once per page through it, and records that cannot raise the bookmark skip it.
+* ``_stream_version`` is what the SDK stamps on RECORD messages. A complete read carries a table
+  version, set when the read turns out to be complete (the SDK only versions at sync start).
+* ``_write_activate_version_message`` writes ACTIVATE_VERSION under every stream map's alias;
+  the tap sends it after a complete read, not before the first record as the SDK would.
+* ``state_manager.is_flushed`` tells the SDK that records were written since the last STATE.
+* ``replication_key`` (public, but read by the SDK during the sync) is cleared when a stream
+  turns out to have no change field: the run is FULL_TABLE.
+
+Any singer-sdk other than ``CHECKED_VERSIONS`` stops the tap at import: re-check each item above
+against its source, then add the version.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.metadata
+import typing as t
+
+from singer_sdk import Stream
+from typing_extensions import override
+
+CHECKED_VERSIONS = frozenset({"0.54.9"})
+
+
+class UnsupportedSDKVersion(RuntimeError):
+    """The installed singer-sdk is not one this module was checked against."""
+
+
+def check_sdk_version(installed: str) -> None:
+    """Refuse a singer-sdk whose private internals were not checked.
+
+    Raises:
+        UnsupportedSDKVersion: ``installed`` is not in ``CHECKED_VERSIONS``.
+    """
+    if installed not in CHECKED_VERSIONS:
+        checked = ", ".join(sorted(CHECKED_VERSIONS))
+        raise UnsupportedSDKVersion(
+            f"tap-clinical-conductor uses private singer-sdk internals checked against "
+            f"singer-sdk {checked}, but {installed} is installed. Install singer-sdk=={checked}, "
+            f"or check tap_clinical_conductor/sdk_private.py against {installed} and add it to "
+            "CHECKED_VERSIONS."
+        )
+
+
+check_sdk_version(importlib.metadata.version("singer-sdk"))
+
+
+class Emission(enum.Enum):
+    """How the records of the current sync leave the stream."""
+
+    #: Whole pages written as RECORD lines by the stream itself; nothing reaches the SDK loop.
+    PAGES = "pages"
+    #: Records handed to the SDK, ``data`` opaque to its per-record property walk.
+    OBJECTS = "objects"
+    #: Records handed to the SDK as plain dicts (batch files, flattening).
+    PLAIN = "plain"
+
+
+class GuardedStream(Stream):
+    """A Stream whose subclass chooses, per sync, how records leave it (see ``Emission``)."""
+
+    emission: Emission = Emission.OBJECTS
+    _max_seen: str | None = None
+
+    def choose_emission(self, *, write_messages: bool) -> Emission:
+        """How this sync's records leave the stream."""
+        raise NotImplementedError
+
+    @override
+    def _sync_records(
+        self, context: t.Mapping[str, t.Any] | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict[str, t.Any], t.Any, t.Any]:
+        self.emission = self.choose_emission(write_messages=write_messages)
+        try:
+            yield from super()._sync_records(context, write_messages=write_messages)
+        finally:
+            self.emission = Emission.OBJECTS
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, t.Any], *, context: t.Mapping[str, t.Any] | None = None
+    ) -> None:
+        # For an unsorted stream the SDK only ever keeps the greatest value, so a record that
+        # does not raise it cannot change the state: skip the SDK's state bookkeeping for it. A
+        # null change value would also log a warning per record.
+        value = latest_record.get("modifiedDate")
+        if value is None or (self._max_seen is not None and value <= self._max_seen):
+            return
+        self._max_seen = value
+        super()._increment_stream_state(latest_record, context=context)
+
+    def advance_bookmark(self, value: str) -> None:
+        """Account for records written outside the SDK loop, the greatest change value ``value``."""
+        self._increment_stream_state({"modifiedDate": value})
+
+    def records_written(self) -> None:
+        """Records were written outside the SDK loop: the next STATE message is due."""
+        self.state_manager.is_flushed = False
+
+    @property
+    def table_version(self) -> int | None:
+        """The version stamped on RECORD messages (``None``: unversioned)."""
+        return self._stream_version
+
+    def start_table_version(self, version: int) -> None:
+        """Stamp ``version`` on this read's records: it is complete, ACTIVATE_VERSION follows."""
+        self._stream_version = version
+
+    def activate_table_version(self) -> None:
+        """Send ACTIVATE_VERSION for this read's version, under every stream map's alias."""
+        if self._stream_version is not None:
+            self._write_activate_version_message(self._stream_version)
+
+    def switch_to_full_table(self) -> None:
+        """Read the stream in full this run, keeping no bookmark."""
+        self.replication_key = None
+        self.forced_replication_method = "FULL_TABLE"
