@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target soak sandbox \
-        pg-start pg-stop pg-status psql clean docs
+        pg-start pg-stop pg-status psql clean docs orchestration-deps orchestrate ui-check
 
 help:
 	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL,"
@@ -34,6 +34,8 @@ help:
 	@echo "make bench        fan-out vs the rate-limit floor, records/s, memory (BENCH_ARGS=--quick)"
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
+	@echo "make orchestrate  Dagster UI over two fake tenants + embedded PostgreSQL (orchestration/)"
+	@echo "make ui-check     headless Chromium opens that UI, checks it, saves a screenshot"
 	@echo "make lint         ruff"
 	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
 
@@ -48,6 +50,14 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Dagster, dagster-dbt and their dbt: only `make test`, `make orchestrate` and `make ui-check`
+# need them, so `make demo` stays free of them.
+$(VENV)/.orchestration: pyproject.toml $(VENV)/.installed
+	$(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev,orchestration]'
+	@touch $@
+
+orchestration-deps: $(VENV)/.orchestration
 
 .meltano/.installed: $(VENV)/.installed meltano.yml $(wildcard *.meltano.yml)
 	$(BIN)/meltano install
@@ -68,7 +78,7 @@ docs: install
 	$(PY) -m cc_dev.dbt_docs
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-test: install
+test: install orchestration-deps
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -79,7 +89,7 @@ e2e: install
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests
+	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests orchestration
 
 bench-target: install
 	$(PY) -m cc_dev.bench_target
@@ -89,6 +99,14 @@ bench: install
 
 soak: install
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
+
+# --- Dagster (orchestration/, README "Orchestration with Dagster") ---------------------------
+orchestrate: install orchestration-deps
+	$(PY) -m orchestration.dev $(ORCHESTRATE_ARGS)
+
+# Needs Debian's chromium (apt-get install -y chromium); UI_CHECK_ARGS=--out DIR for the screenshot.
+ui-check: install orchestration-deps
+	$(PY) -m orchestration.ui_check $(UI_CHECK_ARGS)
 
 # --- services for running meltano by hand --------------------------------------------------
 sandbox: venv
