@@ -49,13 +49,19 @@ def schema(warehouse_server) -> Iterator[str]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
 
 
+@pytest.fixture(scope="session")
+def dbt_target(tmp_path_factory) -> Path:
+    """dbt's manifest and artifacts: parsed once per session."""
+    return tmp_path_factory.mktemp("dbt-target")
+
+
 @pytest.fixture(scope="module")
-def tenant_env(monkeypatch_module, warehouse_server, orch_dir) -> dict[str, str]:
+def tenant_env(monkeypatch_module, warehouse_server, orch_dir, dbt_target) -> dict[str, str]:
     """Process environment of the runs: warehouse, Meltano state database, dbt target folder."""
     env = {
         "TARGET_POSTGRES_SQLALCHEMY_URL": warehouse_server.url,
         "MELTANO_DATABASE_URI": f"sqlite:///{orch_dir / 'meltano.db'}",
-        "CC_DBT_TARGET_PATH": str(orch_dir / "dbt-target"),
+        "CC_DBT_TARGET_PATH": str(dbt_target),
     }
     for k, v in env.items():
         monkeypatch_module.setenv(k, v)
