@@ -46,6 +46,7 @@ from dagster import (
     SkipReason,
     StaticPartitionsDefinition,
     define_asset_job,
+    in_process_executor,
     multi_asset,
     multi_asset_check,
     run_failure_sensor,
@@ -299,6 +300,9 @@ def build_definitions(settings: Settings) -> Definitions:
         context.log.info(f"posted the failure of run {run.run_id} to the webhook (HTTP {status})")
 
     return Definitions(
+        # A run's steps run one after the other (load, then dbt): in the run worker's process,
+        # without a process per step (each would load the code location again).
+        executor=in_process_executor,
         assets=[meltano_staging, cc_dbt_assets],
         asset_checks=[freshness],
         jobs=[daily, weekly_full, freshness_job],
