@@ -11,6 +11,7 @@ The helpers that start and query ``dagster dev`` are shared with the tests.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -22,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,67 +133,89 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) ->
     raise TimeoutError(f"dagster dev at {url} not ready after {timeout:.0f} s")
 
 
+@contextlib.contextmanager
+def stack(
+    home: Path,
+    *,
+    port: int,
+    scale: float = 0.001,
+    schema: str = "public",
+    dbt_schema: str = "analytics",
+) -> Iterator[tuple[str, list[dict[str, Any]], str, subprocess.Popen[bytes]]]:
+    """The two fake tenants, the embedded PostgreSQL and ``dagster dev`` on ``port``.
+
+    Yields the UI's URL, the tenants, where the warehouse is and the ``dagster dev`` process;
+    stops everything at the end.
+    """
+    from cc_dev.pg import postgres
+    from cc_sandbox import Sandbox
+
+    write_home(home)
+    env = dict(os.environ)
+    tenants = []
+    with contextlib.ExitStack() as stop_all:
+        for instance_id, seed, tz in DEV_TENANTS:
+            key = secrets.token_hex(8)
+            var = f"CC_KEY_{instance_id.upper().replace('-', '_')}"
+            env[var] = key
+            sb = Sandbox(scale=scale, profile="plan", api_key=key, seed=seed, tenant_timezone=tz)
+            stop_all.enter_context(sb)
+            tenants.append(
+                {
+                    "instance_id": instance_id,
+                    "api_url": sb.base_url,
+                    "api_key_env": var,
+                    "timezone": tz,
+                }
+            )
+        pg = stop_all.enter_context(postgres())
+        tenants_file = write_tenants(
+            home / "tenants.yml",
+            tenants,
+            warehouse={"staging_schema": schema, "dbt_schema": dbt_schema},
+            meltano={"environment": "dev"},
+            retries={"max_retries": 2, "delay_seconds": 10},
+        )
+        env.update(
+            CC_TENANTS_FILE=str(tenants_file),
+            TARGET_POSTGRES_SQLALCHEMY_URL=pg.url,
+            # Meltano's state of these runs stays apart from `make demo`'s.
+            MELTANO_DATABASE_URI=f"sqlite:///{home / 'meltano.db'}",
+        )
+        url = f"http://127.0.0.1:{port}"
+        proc = start_dagster_dev(home, env, port, home / "dagster-dev.log")
+        try:
+            wait_ready(url, proc)
+            where = f"{pg.describe()}, staging schema {schema}, marts {dbt_schema}"
+            yield url, tenants, where, proc
+        finally:
+            stop(proc)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the UI on the dev defaults until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=int(os.environ.get("DAGSTER_PORT", 3000)))
     parser.add_argument("--scale", type=float, default=0.001)
-    parser.add_argument(
-        "--ready-file", type=Path, help="write the UI's URL here once it is up (make ui-check)"
-    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-    from cc_dev.pg import postgres
-    from cc_sandbox import Sandbox
-
-    write_home(HOME)
-    env = dict(os.environ)
-    tenants = []
-    sandboxes = []
-    for instance_id, seed, tz in DEV_TENANTS:
-        key = secrets.token_hex(8)
-        var = f"CC_KEY_{instance_id.upper().replace('-', '_')}"
-        env[var] = key
-        sb = Sandbox(scale=args.scale, profile="plan", api_key=key, seed=seed, tenant_timezone=tz)
-        sandboxes.append(sb.start())
-        tenants.append(
-            {"instance_id": instance_id, "api_url": sb.base_url, "api_key_env": var, "timezone": tz}
-        )
+    started = time.monotonic()
     try:
-        with postgres() as pg:
-            tenants_file = write_tenants(
-                HOME / "tenants.yml",
-                tenants,
-                warehouse={"staging_schema": "public", "dbt_schema": "analytics"},
-                meltano={"environment": "dev"},
-                retries={"max_retries": 2, "delay_seconds": 10},
+        with stack(HOME, port=args.port, scale=args.scale) as (url, tenants, warehouse, proc):
+            listed = ", ".join(f"{t['instance_id']} {t['api_url']}" for t in tenants)
+            print(f"fake tenants: {listed}")
+            print(f"warehouse:    {warehouse}")
+            print(
+                f"Dagster UI:   {url}   (ready in {time.monotonic() - started:.0f} s; "
+                f"log {HOME / 'dagster-dev.log'}; Ctrl-C stops)"
             )
-            env.update(
-                CC_TENANTS_FILE=str(tenants_file),
-                TARGET_POSTGRES_SQLALCHEMY_URL=pg.url,
-                # Meltano's state of these runs stays apart from `make demo`'s.
-                MELTANO_DATABASE_URI=f"sqlite:///{HOME / 'meltano.db'}",
+            print(
+                "Materialise a tenant: Jobs > daily > Materialize all, partition site-a or site-b.",
+                flush=True,
             )
-            url = f"http://127.0.0.1:{args.port}"
-            proc = start_dagster_dev(HOME, env, args.port, HOME / "dagster-dev.log")
-            try:
-                wait_ready(url, proc)
-                listed = ", ".join(f"{t['instance_id']} {t['api_url']}" for t in tenants)
-                print(f"fake tenants: {listed}")
-                print(f"warehouse:    {pg.describe()}")
-                print(f"Dagster UI:   {url}   (log: {HOME / 'dagster-dev.log'}; Ctrl-C stops)")
-                print("Materialise a tenant: Jobs > daily > Materialize, pick site-a or site-b.")
-                if args.ready_file:
-                    args.ready_file.write_text(url)
-                proc.wait()
-            except KeyboardInterrupt:
-                pass
-            finally:
-                stop(proc)
-    finally:
-        for sb in sandboxes:
-            sb.stop()
+            return proc.wait()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
