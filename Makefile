@@ -104,8 +104,10 @@ soak: install
 orchestrate: install orchestration-deps
 	$(PY) -m orchestration.dev $(ORCHESTRATE_ARGS)
 
-# Needs Debian's chromium (apt-get install -y chromium); UI_CHECK_ARGS=--out DIR for the screenshot.
+# Needs Debian's chromium (apt-get update && apt-get install -y chromium); Playwright drives it.
+# UI_CHECK_ARGS: --url URL (a running `make orchestrate`), --out DIR (screenshots).
 ui-check: install orchestration-deps
+	$(BIN)/uv pip install --quiet --python $(PY) -e '.[dev,orchestration,ui-check]'
 	$(PY) -m orchestration.ui_check $(UI_CHECK_ARGS)
 
 # --- services for running meltano by hand --------------------------------------------------
