@@ -106,6 +106,43 @@ def graphql(url: str, query: str, variables: Mapping[str, Any] | None = None) ->
     return answer["data"]
 
 
+LAUNCH_MUTATION = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidSubsetError { message }
+  }
+}
+"""
+LOCATIONS_QUERY = """{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"""
+
+
+def launch(
+    url: str, tenant: str, job: str = "daily", asset_keys: list[list[str]] | None = None
+) -> str:
+    """Launch ``job`` for one tenant (partition) through the webserver; the run id."""
+    location = graphql(url, LOCATIONS_QUERY)["workspaceOrError"]["locationEntries"][0]["name"]
+    selector: dict[str, Any] = {
+        "repositoryLocationName": location,
+        "repositoryName": "__repository__",
+        "jobName": job,
+    }
+    if asset_keys:
+        selector["assetSelection"] = [{"path": k} for k in asset_keys]
+    params = {
+        "selector": selector,
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": tenant}]},
+        "runConfigData": {},
+    }
+    answer = graphql(url, LAUNCH_MUTATION, {"params": params})["launchRun"]
+    if answer["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"launching {job} for {tenant} failed: {answer}")
+    return answer["run"]["runId"]
+
+
 LOCATION_QUERY = """
 { workspaceOrError { __typename ... on Workspace { locationEntries {
     name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }

@@ -42,35 +42,12 @@ GROUPS = ("meltano_staging", "dbt_staging", "snapshots", "marts")
 LINEAGE_OF = "dim_studies_history"
 EXPECTED_ASSETS = ("dim_studies_staging", "stg_cc__studies", "snap_studies", LINEAGE_OF)
 
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}
-"""
 RUN = """query Run($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"""
-LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"""
 
 
 def materialise(url: str, tenant: str, timeout: float = 1200) -> tuple[str, str]:
     """Run the ``daily`` job for ``tenant``; its run id and final status."""
-    location = dev.graphql(url, LOCATION)["workspaceOrError"]["locationEntries"][0]["name"]
-    params = {
-        "selector": {
-            "repositoryLocationName": location,
-            "repositoryName": "__repository__",
-            "jobName": "daily",
-        },
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": tenant}]},
-        "runConfigData": {},
-    }
-    answer = dev.graphql(url, LAUNCH, {"params": params})["launchRun"]
-    if answer["__typename"] != "LaunchRunSuccess":
-        raise RuntimeError(f"launching the daily job failed: {answer}")
-    run_id = answer["run"]["runId"]
+    run_id = dev.launch(url, tenant)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = dev.graphql(url, RUN, {"runId": run_id})["runOrError"]["status"]

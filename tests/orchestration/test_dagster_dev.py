@@ -97,20 +97,6 @@ def dagster_dev(tenant_env, orch_dir, schema, webhook, monkeypatch_module):
             dev.stop(proc)
 
 
-LOCATION = """{ workspaceOrError { ... on Workspace { locationEntries { name } } } }"""
-
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-    ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-  }
-}
-"""
-
 RUN = """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
@@ -123,21 +109,9 @@ query Run($runId: ID!) {
 """
 
 
-def launch(url: str, location: str, tenant: str) -> str:
-    params = {
-        "selector": {
-            "repositoryLocationName": location,
-            "repositoryName": "__repository__",
-            "jobName": "daily",
-            # The Meltano step only (dbt is the in-process test's part): a multi-asset runs whole.
-            "assetSelection": [{"path": ["staging", t]} for t in staging_tables()],
-        },
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": tenant}]},
-        "runConfigData": {},
-    }
-    answer = dev.graphql(url, LAUNCH, {"params": params})["launchRun"]
-    assert answer["__typename"] == "LaunchRunSuccess", answer
-    return answer["run"]["runId"]
+def launch(url: str, tenant: str) -> str:
+    # The Meltano step only (dbt is the in-process test's part): a multi-asset runs whole.
+    return dev.launch(url, tenant, asset_keys=[["staging", t] for t in staging_tables()])
 
 
 def run_info(url: str, run_id: str) -> dict:
@@ -147,12 +121,11 @@ def run_info(url: str, run_id: str) -> dict:
 @pytest.fixture(scope="module")
 def scenario(dagster_dev):
     url = dagster_dev
-    location = dev.graphql(url, LOCATION)["workspaceOrError"]["locationEntries"][0]["name"]
     ids = {
-        "a1": launch(url, location, "site-a"),
-        "a2": launch(url, location, "site-a"),
-        "b": launch(url, location, "site-b"),
-        "c": launch(url, location, "site-c"),
+        "a1": launch(url, "site-a"),
+        "a2": launch(url, "site-a"),
+        "b": launch(url, "site-b"),
+        "c": launch(url, "site-c"),
     }
     seen: list[dict[str, str]] = []
     deadline = time.monotonic() + 420
