@@ -3,8 +3,9 @@
 Pure SQL and arithmetic on a psycopg connection; ``definitions.py`` turns the verdicts into
 Dagster check results.
 
-* Row count drop: the tenant's live rows in a staging table before and after its run. A sharp
-  drop (more than ``max_row_drop_fraction``) is what a wrong delete or a truncated read looks like.
+* Row count drop: every tenant's live rows in a staging table before and after one tenant's run. A
+  sharp drop (more than ``max_row_drop_fraction``), of that tenant or any other, is what a wrong
+  delete or a truncated read looks like.
 * Staleness: the ``sync_freshness`` mart (issue 14) holds, per tenant and stream and run, the
   staleness bound: the longest time any parent has gone unread. The latest run's bound of each
   tenant and stream is held against the tenant's ``max_staleness_hours``. Until that mart is built
@@ -36,8 +37,8 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def tenant_rows(conn: Any, schema: str, table: str, instance_id: str) -> int | None:
-    """Live (not soft-deleted) rows of one tenant in a staging table; None if it does not exist."""
+def rows_by_tenant(conn: Any, schema: str, table: str) -> dict[str, int] | None:
+    """Live (not soft-deleted) rows per tenant in a staging table; None if it does not exist."""
     rel = f"{_quote(schema)}.{_quote(table)}"
     if conn.execute("SELECT to_regclass(%s)", (rel,)).fetchone()[0] is None:
         return None
@@ -49,39 +50,49 @@ def tenant_rows(conn: Any, schema: str, table: str, instance_id: str) -> int | N
             (schema, table),
         )
     }
-    live = " AND _sdc_deleted_at IS NULL" if "_sdc_deleted_at" in columns else ""
-    return int(
-        conn.execute(
-            f"SELECT count(*) FROM {rel} WHERE instance_id = %s{live}", (instance_id,)
-        ).fetchone()[0]
-    )
+    live = " WHERE _sdc_deleted_at IS NULL" if "_sdc_deleted_at" in columns else ""
+    rows = conn.execute(f"SELECT instance_id, count(*) FROM {rel}{live} GROUP BY 1").fetchall()
+    return {str(i): int(n) for i, n in rows}
 
 
 @dataclass(frozen=True)
 class RowCountVerdict:
-    """Before and after one tenant's run."""
+    """A staging table's live rows per tenant, before and after one tenant's run.
 
-    before: int | None
-    after: int
+    Every tenant is compared, not only the one that ran: a load that marks another tenant's rows
+    deleted (a table-wide ACTIVATE_VERSION) fails the check too.
+    """
+
+    tenant: str
+    before: dict[str, int]
+    after: dict[str, int]
     max_drop_fraction: float
 
+    def dropped(self, instance_id: str) -> float:
+        """Share of the tenant's rows lost in the run (0 for a first load or growth)."""
+        was = self.before.get(instance_id, 0)
+        return max(0.0, (was - self.after.get(instance_id, 0)) / was) if was else 0.0
+
     @property
-    def dropped_fraction(self) -> float:
-        if not self.before:
-            return 0.0
-        return max(0.0, (self.before - self.after) / self.before)
+    def failing(self) -> list[str]:
+        """Tenants whose rows dropped by more than the limit."""
+        return sorted(i for i in self.before if self.dropped(i) > self.max_drop_fraction)
 
     @property
     def passed(self) -> bool:
-        return self.dropped_fraction <= self.max_drop_fraction
+        return not self.failing
+
+    def _line(self, instance_id: str) -> str:
+        was, now = self.before.get(instance_id), self.after.get(instance_id, 0)
+        if not was:
+            return f"{instance_id}: first load, {now} rows"
+        return f"{instance_id}: {was} -> {now} rows ({self.dropped(instance_id):.0%} dropped)"
 
     def describe(self) -> str:
-        if self.before is None:
-            return f"first load: {self.after} rows"
-        return (
-            f"{self.before} -> {self.after} rows ({self.dropped_fraction:.0%} dropped, "
-            f"limit {self.max_drop_fraction:.0%})"
-        )
+        if self.failing:
+            lines = "; ".join(self._line(i) for i in self.failing)
+            return f"{lines} (limit {self.max_drop_fraction:.0%}, run of {self.tenant})"
+        return self._line(self.tenant)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@
   ``dagster.yaml``), so a second run waits in the queue; a schedule tick that finds its tenant's
   run still going skips and says which run.
 * Retries with exponential backoff on the Meltano step; a run-failure sensor POSTs to the webhook.
-* Checks: each staging table's rows for the tenant must not drop sharply in one run; each stream's
+* Checks: no tenant's rows in a staging table may drop sharply in one run; each stream's
   staleness bound in ``sync_freshness`` must stay under the tenant's limit.
 """
 
@@ -135,10 +135,7 @@ def build_definitions(settings: Settings) -> Definitions:
             raise Failure(description=str(exc), allow_retries=False) from None
         url = settings.warehouse_url()
         with checks.connect(url) as conn:
-            before = {
-                t: checks.tenant_rows(conn, settings.staging_schema, t, tenant.instance_id)
-                for t in tables
-            }
+            before = {t: checks.rows_by_tenant(conn, settings.staging_schema, t) for t in tables}
         state = meltano_step.state_id(settings, tenant, job)
         cmd = meltano_step.command(tenant, job)
         context.log.info(f"tenant {tenant.instance_id}: {' '.join(cmd[1:])} (state id {state})")
@@ -154,21 +151,18 @@ def build_definitions(settings: Settings) -> Definitions:
             )
         context.log.info(f"tenant {tenant.instance_id}: meltano run ok in {result.seconds:.0f} s")
         with checks.connect(url) as conn:
-            after = {
-                t: checks.tenant_rows(conn, settings.staging_schema, t, tenant.instance_id)
-                for t in tables
-            }
+            after = {t: checks.rows_by_tenant(conn, settings.staging_schema, t) for t in tables}
+        me = tenant.instance_id
         for table in tables:
             # Every table of the multi-asset is reported, so that dbt downstream always runs; a
             # stream outside this tenant's selection shows as not loaded, with no rows.
-            verdict = checks.RowCountVerdict(
-                before[table], after[table] or 0, settings.max_row_drop_fraction
-            )
+            was, now = before[table] or {}, after[table] or {}
+            verdict = checks.RowCountVerdict(me, was, now, settings.max_row_drop_fraction)
             yield MaterializeResult(
                 asset_key=staging_key(table),
                 metadata={
-                    "tenant_rows": after[table] or 0,
-                    "tenant_rows_before": before[table] or 0,
+                    "tenant_rows": now.get(me, 0),
+                    "tenant_rows_before": was.get(me, 0),
                     "loaded": after[table] is not None,
                     "state_id": state,
                     "meltano_seconds": round(result.seconds, 1),
@@ -182,7 +176,8 @@ def build_definitions(settings: Settings) -> Definitions:
                 description=verdict.describe()
                 if after[table] is not None
                 else "not loaded for this tenant (stream not in its selection)",
-                metadata={"before": before[table] or 0, "after": after[table] or 0},
+                metadata={f"{i} before": n for i, n in was.items()}
+                | {f"{i} after": n for i, n in now.items()},
             )
 
     dbt_project = cc_dbt.project()

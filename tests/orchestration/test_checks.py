@@ -1,4 +1,4 @@
-"""The staleness check against a real ``sync_freshness`` relation in a test schema.
+"""The asset checks against real tables: staleness in a test `sync_freshness`, row-count drops.
 
 The relation follows the contract of issue 14's mart (``instance_id``, ``stream``,
 ``staleness_bound_hours``, ``run_started_at``); the check reads the newest row of each tenant and
@@ -84,3 +84,41 @@ def test_fails_when_a_tenant_crosses_its_threshold(defs, warehouse_server, schem
     assert studies.metadata["site-b"].value == 60
     # Other streams are unaffected.
     assert evaluations["fact_study_documents_staging"].passed
+
+
+def test_row_count_drop_of_any_tenant_fails(warehouse_server, schema):
+    """The row-count check compares every tenant: one tenant's load that marks another tenant's
+    rows deleted (a table-wide ACTIVATE_VERSION) fails it."""
+    from orchestration.checks import RowCountVerdict, rows_by_tenant
+
+    table = f'"{schema}"."dim_things_staging"'
+    with warehouse_server.connect() as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        assert rows_by_tenant(conn, schema, "dim_things_staging") is None
+        conn.execute(
+            f"CREATE TABLE {table} (instance_id text, id int, _sdc_deleted_at timestamptz)"
+        )
+        conn.execute(
+            f"INSERT INTO {table} "
+            "SELECT 'site-a', g, NULL::timestamptz FROM generate_series(1, 10) g UNION ALL "
+            "SELECT 'site-b', g, NULL::timestamptz FROM generate_series(1, 4) g"
+        )
+        before = rows_by_tenant(conn, schema, "dim_things_staging")
+        # site-b's run: 2 new rows of its own, and 4 of site-a's marked deleted (40%).
+        conn.execute(f"INSERT INTO {table} VALUES ('site-b', 5, NULL), ('site-b', 6, NULL)")
+        conn.execute(
+            f"UPDATE {table} SET _sdc_deleted_at = now() WHERE instance_id = 'site-a' AND id <= 4"
+        )
+        mild = rows_by_tenant(conn, schema, "dim_things_staging")
+        # Then all of site-a's rows.
+        conn.execute(f"UPDATE {table} SET _sdc_deleted_at = now() WHERE instance_id = 'site-a'")
+        after = rows_by_tenant(conn, schema, "dim_things_staging")
+    assert before == {"site-a": 10, "site-b": 4}
+    ok = RowCountVerdict("site-b", before, mild, 0.5)
+    assert ok.passed, ok.describe()
+    assert ok.describe() == "site-b: 4 -> 6 rows (0% dropped)"
+    bad = RowCountVerdict("site-b", before, after, 0.5)
+    assert not bad.passed
+    assert bad.failing == ["site-a"]
+    assert bad.describe() == "site-a: 10 -> 0 rows (100% dropped) (limit 50%, run of site-b)"
+    assert RowCountVerdict("site-c", {}, after, 0.5).describe() == "site-c: first load, 0 rows"
