@@ -74,7 +74,8 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
         yield mp
 
 
-def tenant_entry(instance_id: str, sandbox, key_env: str, **extra) -> dict:
+def _tenant_entry(instance_id: str, sandbox, key_env: str, **extra) -> dict:
+    """A tenant of the tests: a fake tenant, few streams, no schedule."""
     return {
         "instance_id": instance_id,
         "api_url": sandbox.base_url,
@@ -86,7 +87,22 @@ def tenant_entry(instance_id: str, sandbox, key_env: str, **extra) -> dict:
     }
 
 
-def settings_for(orch_dir: Path, schema: str, tenants: list[dict], **sections) -> Settings:
+@pytest.fixture(scope="session")
+def tenant_entry():
+    return _tenant_entry
+
+
+@pytest.fixture(scope="module")
+def settings_for(orch_dir, schema):
+    """Writes the module's tenants file (its schemas, Meltano's dev environment) and loads it."""
+
+    def write(tenants: list[dict], **sections) -> Settings:
+        return _settings(orch_dir, schema, tenants, **sections)
+
+    return write
+
+
+def _settings(orch_dir: Path, schema: str, tenants: list[dict], **sections) -> Settings:
     path = dev.write_tenants(
         orch_dir / "tenants.yml",
         tenants,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.orchestration.conftest import settings_for
-
 LIMIT_A, LIMIT_B = 24, 72
 
 
 @pytest.fixture(scope="module")
-def defs(tenant_env, orch_dir, schema, monkeypatch_module):
+def defs(tenant_env, settings_for, monkeypatch_module):
     from orchestration.definitions import build_definitions
 
     monkeypatch_module.setenv("CC_TEST_KEY", "unused")
@@ -28,7 +26,7 @@ def defs(tenant_env, orch_dir, schema, monkeypatch_module):
         }
         for iid, limit in (("site-a", LIMIT_A), ("site-b", LIMIT_B))
     ]
-    return build_definitions(settings_for(orch_dir, schema, tenants))
+    return build_definitions(settings_for(tenants))
 
 
 def evaluate(defs) -> dict[str, object]:

@@ -22,7 +22,6 @@ import pytest
 from cc_sandbox import Sandbox
 from orchestration import dev
 from orchestration.definitions import staging_tables
-from tests.orchestration.conftest import settings_for, tenant_entry
 
 RETRIES = 1
 TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -63,7 +62,7 @@ def webhook():
 
 
 @pytest.fixture(scope="module")
-def dagster_dev(tenant_env, orch_dir, schema, webhook, monkeypatch_module):
+def dagster_dev(tenant_env, orch_dir, settings_for, tenant_entry, webhook, monkeypatch_module):
     keys = {"CC_DEV_KEY_A": "dev-key-a", "CC_DEV_KEY_B": "dev-key-b", "CC_DEV_KEY_C": "wrong"}
     for k, v in keys.items():
         monkeypatch_module.setenv(k, v)
@@ -74,8 +73,6 @@ def dagster_dev(tenant_env, orch_dir, schema, webhook, monkeypatch_module):
         Sandbox(scale=0.001, profile="plan", api_key="the-right-key", seed=9) as c,
     ):
         settings_for(
-            orch_dir,
-            schema,
             [
                 tenant_entry("site-a", a, "CC_DEV_KEY_A"),
                 tenant_entry("site-b", b, "CC_DEV_KEY_B"),

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from cc_sandbox import Sandbox
-from tests.orchestration.conftest import settings_for, tenant_entry
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +30,12 @@ def tenants(monkeypatch_module):
 
 
 @pytest.fixture(scope="module")
-def loaded(tenants, tenant_env, orch_dir, schema):
+def loaded(tenants, tenant_env, settings_for, tenant_entry):
     from dagster import AssetKey, DagsterInstance
 
     from orchestration.definitions import build_definitions
 
     settings = settings_for(
-        orch_dir,
-        schema,
         [
             tenant_entry("site-a", tenants["site-a"], "CC_TEST_KEY_A"),
             tenant_entry("site-b", tenants["site-b"], "CC_TEST_KEY_B"),

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.orchestration.conftest import settings_for
-
 
 @pytest.fixture(scope="module")
-def defs(tenant_env, orch_dir, schema, monkeypatch_module):
+def defs(tenant_env, settings_for, monkeypatch_module):
     from orchestration.definitions import build_definitions
 
     tenants = [
@@ -26,7 +24,7 @@ def defs(tenant_env, orch_dir, schema, monkeypatch_module):
             "schedule": {"weekly_full": None},
         },
     ]
-    return build_definitions(settings_for(orch_dir, schema, tenants))
+    return build_definitions(settings_for(tenants))
 
 
 def test_schedules_follow_the_tenants_file(defs):
