@@ -18,7 +18,8 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target bench-sandbox soak \
-        sandbox sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs
+        sandbox sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs orchestration-deps \
+        orchestrate ui-check
 
 help:
 	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL,"
@@ -36,6 +37,8 @@ help:
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
 	@echo "make bench-sandbox the fake tenant at full size: start, peak RSS, pages/s (1.0 vs 0.01)"
+	@echo "make orchestrate  Dagster UI over two fake tenants + embedded PostgreSQL (orchestration/)"
+	@echo "make ui-check     headless Chromium opens that UI, checks it, saves a screenshot"
 	@echo "make lint         ruff, and mypy --strict on tap_clinical_conductor/"
 	@echo "make clean        remove .venv, .meltano, .pgdata, .sandbox"
 
@@ -50,6 +53,14 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	@touch $@
 
 venv: $(VENV)/.installed
+
+# Dagster, dagster-dbt and their dbt: only `make test`, `make orchestrate` and `make ui-check`
+# need them, so `make demo` stays free of them.
+$(VENV)/.orchestration: pyproject.toml $(VENV)/.installed
+	$(BIN)/uv pip install --quiet --python $(PY) --compile-bytecode -e '.[dev,orchestration]'
+	@touch $@
+
+orchestration-deps: $(VENV)/.orchestration
 
 .meltano/.installed: $(VENV)/.installed meltano.yml $(wildcard *.meltano.yml)
 	$(BIN)/meltano install
@@ -70,7 +81,7 @@ docs: install
 	$(PY) -m cc_dev.dbt_docs
 
 # pytest exits 5 when it collected no test: that is a broken suite, not a pass.
-test: install
+test: install orchestration-deps
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -82,7 +93,7 @@ e2e: install
 
 # mypy reads its settings (strict, the tap's package) from pyproject.toml.
 lint: venv
-	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests
+	$(BIN)/ruff check tap_clinical_conductor cc_sandbox cc_dev benchmarks tests orchestration
 	$(BIN)/mypy
 
 bench-target: install
@@ -97,6 +108,16 @@ bench-sandbox: venv
 
 soak: install
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
+
+# --- Dagster (orchestration/, README "Orchestration with Dagster") ---------------------------
+orchestrate: install orchestration-deps
+	$(PY) -m orchestration.dev $(ORCHESTRATE_ARGS)
+
+# Needs Debian's chromium (apt-get update && apt-get install -y chromium); Playwright drives it.
+# UI_CHECK_ARGS: --url URL (a running `make orchestrate`), --out DIR (screenshots).
+ui-check: install orchestration-deps
+	$(BIN)/uv pip install --quiet --python $(PY) -e '.[dev,orchestration,ui-check]'
+	$(PY) -m orchestration.ui_check $(UI_CHECK_ARGS)
 
 # --- services for running meltano by hand --------------------------------------------------
 # The fake tenant on the dev environment's api_url (meltano.yml), key dev-key. `make sandbox`
