@@ -41,6 +41,7 @@ from tap_clinical_conductor.records import (
     id_is_string,
     record_id,
 )
+from tap_clinical_conductor.schemas import data_schema
 from tap_clinical_conductor.timestamps import (
     LITERAL_FORMATS,
     LiteralFormat,
@@ -67,10 +68,7 @@ def record_schema(endpoint: Endpoint) -> dict:
         "format": "date-time",
         "description": "The record's change timestamp in UTC; null where the entity has none.",
     }
-    properties["data"] = {
-        "type": "object",
-        "description": "The API object as Clinical Conductor returned it.",
-    }
+    properties["data"] = data_schema(endpoint.name)
     return {
         "type": "object",
         "properties": properties,
