@@ -20,7 +20,6 @@ import msgspec.structs
 from singer_sdk import Stream, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib import ActivateVersionMessage
 from typing_extensions import override
 
 from tap_clinical_conductor.catalogue import CHANGE_FIELD_CANDIDATES, Endpoint
@@ -108,6 +107,16 @@ def key_reader(
     return read
 
 
+def _with_plain_data(record: dict) -> dict:
+    """``record`` with ``data`` as a plain dict (it may travel undecoded or wrapped)."""
+    data = record["data"]
+    if isinstance(data, msgspec.Raw):
+        record["data"] = msgspec.json.decode(data)
+    elif isinstance(data, JSONObject):
+        record["data"] = data.value
+    return record
+
+
 def find_change_field(items: t.Iterable[object]) -> str | None:
     """The first change-field candidate present (non-null) in any of ``items``."""
     present: set[str] = set()
@@ -149,6 +158,7 @@ class CCStream(Stream):
         self._keys: t.Callable[[msgspec.Raw], dict | None] | None = None
         self._max_seen: str | None = None
         self._missing_status = 404
+        self._inside_data: bool | None = None
 
     # -- SDK hooks -----------------------------------------------------------------------------
 
@@ -192,7 +202,9 @@ class CCStream(Stream):
             and self.cc.can_write_lines()
         )
         try:
-            yield from super()._sync_records(context, write_messages=write_messages)
+            records = super()._sync_records(context, write_messages=write_messages)
+            # Without messages the SDK writes batch files from the records themselves.
+            yield from records if write_messages else map(_with_plain_data, records)
         finally:
             self._page_mode = False
 
@@ -205,10 +217,20 @@ class CCStream(Stream):
     @override
     def _write_record_message(self, record: dict) -> None:
         # Records of the per-record path carry their JSON undecoded; a stream map or property
-        # selection needs the object.
-        if isinstance(record["data"], msgspec.Raw):
+        # selection needs the object. Flattening and deselection inside `data` walk only dicts.
+        if self._reaches_into_data():
+            _with_plain_data(record)
+        elif isinstance(record["data"], msgspec.Raw):
             record["data"] = JSONObject(msgspec.json.decode(record["data"]))
         super()._write_record_message(record)
+
+    def _reaches_into_data(self) -> bool:
+        """Whether flattening or a deselected field works inside ``data``."""
+        if self._inside_data is None:
+            deselected = any(len(crumb) > 2 and not on for crumb, on in self.mask.items())
+            flattened = any(m.flattening_enabled for m in self.stream_maps)
+            self._inside_data = deselected or flattened
+        return self._inside_data
 
     @override
     def _increment_stream_state(
@@ -227,7 +249,7 @@ class CCStream(Stream):
         maps = self.stream_maps
         if len(maps) != 1 or type(maps[0]) is not SameRecordTransform:
             return False
-        if maps[0].flattening_enabled:
+        if self._reaches_into_data():
             return False
         return all(self.mask[("properties", name)] for name in self.schema["properties"])
 
@@ -287,10 +309,11 @@ class CCStream(Stream):
         self._stream_version = int(dt.datetime.now(dt.timezone.utc).timestamp())
 
     def _activate_version(self) -> None:
-        if self._whole_table and self._stream_version is not None:
-            self._tap.write_message(
-                ActivateVersionMessage(stream=self.name, version=self._stream_version)
-            )
+        # Batch files carry no table version: activating one would retire the rows just loaded.
+        batched = self.get_batch_config(self.config) is not None
+        if self._whole_table and self._stream_version is not None and not batched:
+            # The SDK's writer names each stream map's alias, as the SCHEMA and RECORDs do.
+            self._write_activate_version_message(self._stream_version)
 
     def _filter(self, fmt: LiteralFormat) -> str | None:
         if self.lower_bound is None or not self.change_field:
