@@ -1,1 +1,0 @@
-"""Development tools (not used at run time)."""

@@ -1,1 +1,0 @@
-"""Singer tap for Advarra Clinical Conductor."""
