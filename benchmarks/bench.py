@@ -221,6 +221,7 @@ class Runner:
                     md["metadata"]["selected"] = entry["tap_stream_id"] in streams
             if opaque_data:
                 entry["schema"]["properties"]["data"] = dict(OPAQUE_DATA)
+                entry["metadata"] = [m for m in entry["metadata"] if len(m["breadcrumb"]) <= 2]
         variant = "-opaque" if opaque_data else ""
         path = self.work / f"catalog-{'-'.join(streams)}{variant}.json"
         path.write_text(json.dumps(catalog))

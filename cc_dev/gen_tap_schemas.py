@@ -106,7 +106,8 @@ class _Converter:
         description = prop.get("description", "").strip()
         if "enum" in prop:
             values = ", ".join(str(v) for v in prop["enum"])
-            description = f"{description} Values in the spec: {values}.".strip()
+            lead = f"{description.rstrip('.')}. " if description else ""
+            description = f"{lead}Values in the spec: {values}."
         if description:
             schema = {"description": description, **schema}
         return schema
