@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from tap_clinical_conductor.catalogue import CATALOGUE, Endpoint
+from tap_clinical_conductor.records import id_is_string
 
 SPEC_NAME = "clinical-conductor-openapi-8.5.12.json"
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "tap_clinical_conductor" / "schemas"
@@ -142,6 +143,7 @@ def data_schema(spec: dict, endpoint: Endpoint) -> dict:
     else:
         described = "The API object; this endpoint is not in the CC OpenAPI document 8.5.12."
         schema = {"properties": {}}
+    _accept_key_type(endpoint, schema["properties"])
     return {
         "type": "object",
         "description": f"{described} Unknown fields are kept; every field may be null.",
@@ -149,6 +151,24 @@ def data_schema(spec: dict, endpoint: Endpoint) -> dict:
         "properties": schema["properties"],
         "additionalProperties": True,
     }
+
+
+def _accept_key_type(endpoint: Endpoint, properties: dict) -> None:
+    """Let the id field also hold the type the tap keys the stream by, where the spec differs.
+
+    The tap reads its key from this field; a spec that disagrees with the catalogue (site payment
+    check requests: a uuid in the spec, an integer in the catalogue) is a question for a real
+    tenant, so both are accepted until it is answered.
+    """
+    prop = properties.get(endpoint.id_field)
+    if endpoint.id_from or prop is None:
+        return
+    keyed = "string" if id_is_string(endpoint) else "integer"
+    if keyed not in prop["type"]:
+        spec_type = prop["type"][0]
+        prop["type"] = [spec_type, keyed, "null"]
+        note = f"The spec types it as {spec_type}; the tap keys the stream by an {keyed} id."
+        prop["description"] = f"{prop.get('description', '').rstrip('.')}. {note}".lstrip(". ")
 
 
 def generate(spec: dict) -> dict[str, str]:
