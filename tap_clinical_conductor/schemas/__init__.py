@@ -9,10 +9,12 @@ spec and send more than it says.
 from __future__ import annotations
 
 import json
+import typing as t
 from importlib import resources
 
 
-def data_schema(stream: str) -> dict:
+def data_schema(stream: str) -> dict[str, t.Any]:
     """The JSON schema of ``data`` in the records of ``stream`` (a fresh copy)."""
     text = resources.files(__package__).joinpath(f"{stream}.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, t.Any] = json.loads(text)
+    return schema
