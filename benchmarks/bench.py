@@ -16,6 +16,9 @@ Sections (each prints a table; the run ends with one ``BENCH {...}`` JSON line o
 * ``memory``: peak RSS of the tap on a per-study fan-out at N and 10 x N partitions (no latency).
 * ``cpu``: no latency, no rate limit: records/s of the tap alone into /dev/null (a large top-level
   stream, and a fan-out stream), and through target-postgres into an embedded PostgreSQL.
+* ``schema``: the large top-level stream into /dev/null with ``data`` described by its API model
+  (the schemas from the OpenAPI document) and as one opaque object (the schema before them), runs
+  interleaved, both profiles; and once flattened (the SDK's per-record path).
 
 Timing: ``wall`` is elapsed time; ``cpu`` is user + system CPU seconds of that child process alone
 (``os.wait4``), so it does not depend on what else the (shared) machine runs. Records/s "per CPU
@@ -72,7 +75,9 @@ IDENTITY_STREAMS = ("study_notes", "study_documents", "queries", "patient_allerg
 CPU_TOP_STREAM = "patient_visits"
 CPU_FANOUT_STREAM = "study_documents"
 CPU_REPEATS = 3
-SECTIONS = ("fanout", "identity", "memory", "cpu")
+SECTIONS = ("fanout", "identity", "memory", "cpu", "schema")
+#: ``data`` as the tap described it before the schemas from the OpenAPI document.
+OPAQUE_DATA = {"type": "object", "description": "The API object as Clinical Conductor returned it."}
 #: max_requests_per_second for "no rate limit" (the setting must be > 0). An integer: the tap
 #: crashes on a JSON float there (Decimal * float in RateLimiter; reported to the lead).
 NO_LIMIT = 1_000_000
@@ -191,8 +196,14 @@ class Runner:
             **settings,
         }
 
-    def catalog(self, sandbox: Sandbox, streams: tuple[str, ...]) -> Path:
-        """A catalog selecting exactly ``streams`` (discovery runs once)."""
+    def catalog(
+        self, sandbox: Sandbox, streams: tuple[str, ...], *, opaque_data: bool = False
+    ) -> Path:
+        """A catalog selecting exactly ``streams`` (discovery runs once).
+
+        ``opaque_data``: ``data`` declared as one object without properties; the tap takes a
+        stream's schema from the catalog, so the same code runs with either.
+        """
         if self._catalog is None:
             cfg = self.work / "discover.json"
             cfg.write_text(json.dumps(self.config(sandbox)))
@@ -208,7 +219,11 @@ class Runner:
             for md in entry["metadata"]:
                 if md["breadcrumb"] == []:
                     md["metadata"]["selected"] = entry["tap_stream_id"] in streams
-        path = self.work / f"catalog-{'-'.join(streams)}.json"
+            if opaque_data:
+                entry["schema"]["properties"]["data"] = dict(OPAQUE_DATA)
+                entry["metadata"] = [m for m in entry["metadata"] if len(m["breadcrumb"]) <= 2]
+        variant = "-opaque" if opaque_data else ""
+        path = self.work / f"catalog-{'-'.join(streams)}{variant}.json"
         path.write_text(json.dumps(catalog))
         return path
 
@@ -221,6 +236,7 @@ class Runner:
         keep_output: bool = True,
         target: tuple[list[str], dict] | None = None,
         timeout: float = 7200,
+        opaque_data: bool = False,
         **settings: object,
     ) -> TapRun:
         """Run the tap once; stdout to a file (or /dev/null, or into target-postgres)."""
@@ -228,7 +244,7 @@ class Runner:
         stem = self.work / f"{self._n:02d}-{re.sub(r'[^A-Za-z0-9_.=-]+', '_', label)}"
         cfg = stem.with_suffix(".config.json")
         cfg.write_text(json.dumps(self.config(sandbox, **settings)))
-        catalog = self.catalog(sandbox, streams)
+        catalog = self.catalog(sandbox, streams, opaque_data=opaque_data)
         args = [*TAP_MEASURED, "--config", str(cfg), "--catalog", str(catalog)]
         hwm = stem.with_suffix(".hwm")
         out = stem.with_suffix(".out") if keep_output and target is None else None
@@ -756,6 +772,104 @@ def _postgres(runner: Runner, sandbox: Sandbox, figures: dict) -> None:
     print("  (PostgreSQL's own CPU is not in either figure)")
 
 
+def bench_schema(runner: Runner, tenants: Tenants, sizes: Sizes, results: dict) -> None:
+    """Records/s with ``data`` typed from the spec vs one opaque object, side by side."""
+    heading(f"schema: typed vs opaque data, no latency, no rate limit (scale {sizes.cpu_scale})")
+    print(
+        f"  ({CPU_TOP_STREAM} into /dev/null; the two schemas alternate, {CPU_REPEATS} runs each, "
+        "the median shown; net = minus the start-up run of the same schema)"
+    )
+    figures: dict = {}
+    rows = []
+    variants = {"opaque": True, "typed": False}
+    # Plan first: the cpu section leaves the plan tenant generated.
+    for profile in ("plan", "spec"):
+        sandbox = _cpu_tenant(tenants, sizes, profile)
+        records = len(sandbox.truth(CPU_TOP_STREAM))
+        runs: dict[str, list[TapRun]] = {v: [] for v in variants}
+        base: dict[str, TapRun] = {}
+        for variant, opaque in variants.items():
+            base[variant] = runner.run(
+                f"schema-startup-{profile}-{variant}",
+                sandbox,
+                ("sites",),
+                keep_output=False,
+                opaque_data=opaque,
+                max_requests_per_second=NO_LIMIT,
+            )
+        for i in range(CPU_REPEATS):
+            for variant, opaque in variants.items():
+                runs[variant].append(
+                    runner.run(
+                        f"schema-{CPU_TOP_STREAM}-{profile}-{variant}-{i}",
+                        sandbox,
+                        (CPU_TOP_STREAM,),
+                        keep_output=False,
+                        opaque_data=opaque,
+                        max_requests_per_second=NO_LIMIT,
+                    )
+                )
+        for variant in variants:
+            ordered = sorted(runs[variant], key=lambda r: r.tap.cpu)
+            run = ordered[len(ordered) // 2]
+            net = max(run.tap.cpu - base[variant].tap.cpu, 1e-6)
+            figures[f"{profile}_{variant}"] = fig = {
+                "records": records,
+                "startup_cpu_s": round(base[variant].tap.cpu, 2),
+                "tap_cpu_s_all_runs": [round(r.tap.cpu, 2) for r in ordered],
+                "records_per_cpu_s": round(records / run.tap.cpu),
+                "records_per_cpu_s_net_of_startup": round(records / net),
+            }
+            rows.append(
+                [
+                    f"{profile}, {variant} data",
+                    records,
+                    base[variant].tap.cpu,
+                    run.tap.cpu,
+                    fig["records_per_cpu_s"],
+                    fig["records_per_cpu_s_net_of_startup"],
+                ]
+            )
+        typed, opaque = figures[f"{profile}_typed"], figures[f"{profile}_opaque"]
+        figures[f"{profile}_typed_over_opaque_net"] = round(
+            typed["records_per_cpu_s_net_of_startup"] / opaque["records_per_cpu_s_net_of_startup"],
+            3,
+        )
+    sandbox = _cpu_tenant(tenants, sizes, "spec")
+    flat = runner.run(
+        f"schema-{CPU_TOP_STREAM}-spec-flattened",
+        sandbox,
+        (CPU_TOP_STREAM,),
+        keep_output=False,
+        max_requests_per_second=NO_LIMIT,
+        flattening_enabled=True,
+        flattening_max_depth=1,
+    )
+    records = len(sandbox.truth(CPU_TOP_STREAM))
+    net = max(flat.tap.cpu - figures["spec_typed"]["startup_cpu_s"], 1e-6)
+    figures["spec_typed_flattened"] = {
+        "records": records,
+        "tap_cpu_s": round(flat.tap.cpu, 2),
+        "records_per_cpu_s_net_of_startup": round(records / net),
+    }
+    rows.append(
+        [
+            "spec, typed, flattened",
+            records,
+            "",
+            flat.tap.cpu,
+            round(records / flat.tap.cpu),
+            round(records / net),
+        ]
+    )
+    table(["run", "records", "start-up cpu s", "tap cpu s", "rec/s cpu", "rec/s cpu net"], rows)
+    print(
+        "  typed / opaque (net rec/s): "
+        + ", ".join(f"{p} {figures[f'{p}_typed_over_opaque_net']}" for p in ("spec", "plan"))
+    )
+    results["schema"] = {**figures, "load_after": load()}
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -774,6 +888,10 @@ def verdicts(results: dict) -> dict:
             if key in results["cpu"]:
                 net = results["cpu"][key]["records_per_cpu_s_net_of_startup"]
                 out[f"tap_ge_100k_records_per_cpu_s ({key})"] = net >= 100_000
+    if "schema" in results:
+        for profile in ("spec", "plan"):
+            ratio = results["schema"][f"{profile}_typed_over_opaque_net"]
+            out[f"typed_schema_within_5pct_of_opaque ({profile})"] = ratio >= 0.95
     if "memory" in results:
         out["rss_large_within_10pct_of_small"] = (
             results["memory"]["rss_ratio_large_over_small"] <= 1.10
@@ -823,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
     tenants = Tenants()
     runner = Runner(work)
     # Ordered so that each fake tenant is generated once (memory's large one serves cpu too).
-    order = [s for s in ("fanout", "memory", "cpu", "identity") if s in chosen]
+    order = [s for s in ("fanout", "memory", "cpu", "schema", "identity") if s in chosen]
     try:
         for section in order:
             globals()[f"bench_{section}"](runner, tenants, sizes, results)

@@ -21,6 +21,7 @@ import msgspec.structs
 
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.responses import envelope_decoder
+from tap_clinical_conductor.schemas import data_schema
 from tap_clinical_conductor.timestamps import TimestampError, normalise, utc_json
 
 #: Why a record was dropped: the server ignored ``$filter`` and sent it although it is older.
@@ -43,10 +44,7 @@ def record_schema(endpoint: Endpoint) -> dict[str, t.Any]:
         "format": "date-time",
         "description": "The record's change timestamp in UTC; null where the entity has none.",
     }
-    properties["data"] = {
-        "type": "object",
-        "description": "The API object as Clinical Conductor returned it.",
-    }
+    properties["data"] = data_schema(endpoint.name)
     return {
         "type": "object",
         "properties": properties,

@@ -144,6 +144,9 @@ class CCStream(GuardedStream):
         maps = self.stream_maps
         if maps[0].flattening_enabled:
             return Emission.PLAIN
+        if any(len(crumb) > 2 and not on for crumb, on in self.mask.items()):
+            # A field deselected inside `data`: the SDK's property walk only enters dicts.
+            return Emission.PLAIN
         if (
             self.selected
             and self.ABORT_AT_RECORD_COUNT is None
@@ -208,7 +211,8 @@ class CCStream(GuardedStream):
             self.start_table_version(int(dt.datetime.now(dt.timezone.utc).timestamp()))
 
     def _activate_version(self) -> None:
-        if self.plan.whole_table:
+        # Batch files carry no table version: activating one would retire the rows just loaded.
+        if self.plan.whole_table and self.get_batch_config(self.config) is None:
             self.activate_table_version()
 
     def _read_with(self) -> _Decoders:
