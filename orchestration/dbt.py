@@ -24,6 +24,7 @@ from typing import Any
 from dagster import AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
+from cc_dev.pg import Postgres
 from orchestration.tenants import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,7 +127,8 @@ class Translator(DagsterDbtTranslator):
 def environment(settings: Settings) -> dict[str, str]:
     """What the profile and the models read: connection, schemas, each tenant's time zone."""
     return {
-        "DBT_POSTGRES_SQLALCHEMY_URL": settings.warehouse_url(),
+        # The profile reads plain connection settings; the loader's URL is split into them.
+        **Postgres(settings.warehouse_url(), embedded=False).dbt_env(),
         "DBT_POSTGRES_SCHEMA": settings.dbt_schema,
         "CC_SOURCE_SCHEMA": settings.staging_schema,
         "CC_TENANT_TIMEZONES": json.dumps({t.instance_id: t.timezone for t in settings.tenants}),
