@@ -18,7 +18,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target soak sandbox \
-        pg-start pg-stop pg-status psql clean docs
+        sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs
 
 help:
 	@echo "make demo         run the daily job on the fake tenant into an embedded PostgreSQL,"
@@ -29,7 +29,8 @@ help:
 	@echo "make test-fast    everything but the end-to-end tests"
 	@echo "make e2e          only the end-to-end tests (tests/e2e)"
 	@echo "make install      virtualenv + project + meltano install"
-	@echo "make sandbox      serve the fake tenant on 127.0.0.1:8642 (dev environment's api_url)"
+	@echo "make sandbox      serve the fake tenant on 127.0.0.1:8642 (dev environment's api_url), until Ctrl-C"
+	@echo "make sandbox-start / sandbox-stop   the same in the background"
 	@echo "make pg-start / pg-stop / pg-status / psql   the embedded PostgreSQL in .pgdata"
 	@echo "make bench        fan-out vs the rate-limit floor, records/s, memory (BENCH_ARGS=--quick)"
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
@@ -93,8 +94,20 @@ soak: install
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)
 
 # --- services for running meltano by hand --------------------------------------------------
+# The fake tenant on the dev environment's api_url (meltano.yml), key dev-key. `make sandbox`
+# holds the terminal until Ctrl-C; sandbox-start runs it in the background (.sandbox/sandbox.log)
+# until sandbox-stop. SANDBOX_PORT moves it (then set TAP_CLINICAL_CONDUCTOR_API_URL to match).
+SANDBOX_PORT ?= 8642
+SANDBOX_ARGS = serve --port $(SANDBOX_PORT) --scale 0.001 --profile plan --api-key dev-key
+
 sandbox: venv
-	$(BIN)/cc-sandbox serve --port 8642 --scale 0.001 --profile plan --api-key dev-key
+	$(BIN)/cc-sandbox $(SANDBOX_ARGS)
+
+sandbox-start: venv
+	@$(PY) -m cc_dev.sandbox_service start -- $(SANDBOX_ARGS)
+
+sandbox-stop: venv
+	@$(PY) -m cc_dev.sandbox_service stop
 
 pg-start: venv
 	$(PY) -m cc_dev.pg start
@@ -105,8 +118,9 @@ pg-stop: venv
 pg-status: venv
 	$(PY) -m cc_dev.pg status
 
+# `make psql` opens psql; `make psql SQL='select ...'` runs one statement.
 psql: venv
-	$(PY) -m cc_dev.pg psql
+	$(PY) -m cc_dev.pg psql $(if $(SQL),"$(SQL)")
 
 clean:
 	-[ -x $(PY) ] && $(PY) -m cc_dev.pg stop

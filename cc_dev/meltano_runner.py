@@ -1,8 +1,8 @@
 """Run ``meltano`` against the fake tenant and a warehouse: shared by the demo and the e2e tests.
 
 The project's ``dev`` environment is used with the addresses of the running sandbox and PostgreSQL
-passed the way a user passes them (``TAP_CLINICAL_CONDUCTOR_*``, ``TARGET_POSTGRES_*``), so the
-same meltano.yml serves the demo, the tests and production.
+passed the way a user passes them (``TAP_CLINICAL_CONDUCTOR_*``, ``TARGET_POSTGRES_*``,
+``DBT_POSTGRES_*``), so the same meltano.yml serves the demo, the tests and production.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cc_dev import project_root
+from cc_dev.pg import Postgres
 
 #: Meltano's state ID of the daily pipeline in the dev environment.
 DAILY_STATE_ID = "dev:tap-clinical-conductor-to-target-postgres"
@@ -83,6 +84,8 @@ class Meltano:
             TAP_CLINICAL_CONDUCTOR_API_KEY=api_key,
             TARGET_POSTGRES_SQLALCHEMY_URL=database_url,
         )
+        # dbt (the jobs' dbt-postgres:build) builds in the server the loader loads into.
+        env.update(Postgres(database_url, embedded=False).dbt_env())
         if schema:
             env["TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA"] = schema
         if system_db:

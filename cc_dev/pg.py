@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cc_dev import project_root
 
@@ -51,6 +51,22 @@ class Postgres:
         import psycopg
 
         return psycopg.connect(self.libpq_url, autocommit=True, **kwargs)
+
+    def dbt_env(self) -> dict[str, str]:
+        """The same server as dbt's connection settings (``DBT_POSTGRES_*``, %-encoding decoded).
+
+        A unix socket directory (``?host=/dir``) is the host, as libpq takes it.
+        """
+        parts = urlsplit(self.libpq_url)
+        query = parse_qs(parts.query)
+        env = {
+            "DBT_POSTGRES_HOST": (query.get("host") or [unquote(parts.hostname or "")])[0],
+            "DBT_POSTGRES_PORT": str(parts.port or (query.get("port") or [""])[0]),
+            "DBT_POSTGRES_USER": unquote(parts.username or ""),
+            "DBT_POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "DBT_POSTGRES_DBNAME": unquote(parts.path.lstrip("/")),
+        }
+        return {k: v for k, v in env.items() if v}
 
     def describe(self) -> str:
         """Where it is, without the password."""
@@ -182,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "start":
         pg, _ = start_embedded()
-        print(f"{pg.describe()}\nexport {URL_ENV}='{pg.url}'")
+        print(
+            f"{pg.describe()}\nmeltano's dev environment (loader and dbt) uses it; its URL, "
+            f"for other tools: {pg.url}"
+        )
     elif args.command == "stop":
         print("stopped" if stop_embedded() else "not running")
     elif args.command == "status":

@@ -99,7 +99,9 @@ def test_no_secret_in_meltano_yml(project):
 
     for path, value in walk(project):
         leaf = path.rsplit(".", 1)[-1]
-        if leaf in {"api_key", "password", "ssl_client_private_key"}:
+        # A reference to an environment variable ($TARGET_POSTGRES_PASSWORD) is not a secret.
+        is_reference = isinstance(value, str) and re.fullmatch(r"\$\{?\w+\}?", value)
+        if leaf in {"api_key", "password", "ssl_client_private_key"} and not is_reference:
             pytest.fail(f"secret {path} set in meltano.yml")
         if leaf == "sqlalchemy_url" and isinstance(value, str):
             assert not re.search(r"://[^@/]*:[^@/]+@", value), f"password in {path}"
@@ -112,7 +114,16 @@ def test_environments_jobs_and_schedules(project):
     assert dev_tap["tenant_timezone"] == "America/New_York"
     dev_dbt = next(u for u in dev["config"]["plugins"]["utilities"] if u["name"] == "dbt-postgres")
     assert dev_dbt["config"]["tenant_timezone"] == dev_tap["tenant_timezone"]
-    assert "host" not in dev_dbt["config"]  # the profile parses TARGET_POSTGRES_SQLALCHEMY_URL
+    # dbt and the loader use the same embedded PostgreSQL in dev, and the same variables in prod.
+    (dev_loader,) = dev["config"]["plugins"]["loaders"]
+    socket_dir = dev_dbt["config"]["host"]
+    assert dev_loader["config"]["sqlalchemy_url"].endswith(f"?host={socket_dir}")
+    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    (prod_dbt,) = prod["config"]["plugins"]["utilities"]
+    assert prod_dbt["name"] == "dbt-postgres"
+    loader_vars = {"host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
+    loader_vars["dbname"] = "DATABASE"
+    assert prod_dbt["config"] == {k: f"$TARGET_POSTGRES_{v}" for k, v in loader_vars.items()}
     jobs = {j["name"]: j["tasks"] for j in project["jobs"]}
     assert jobs["daily"] == ["tap-clinical-conductor target-postgres dbt-postgres:build"]
     assert jobs["weekly-full"] == [
