@@ -52,8 +52,8 @@ def read_rows(
 ) -> list[dict[str, t.Any]]:
     """Rows of the stream's staging table (``[]`` when the table does not exist).
 
-    ``live``: only rows not marked deleted. A full-table stream's ACTIVATE_VERSION makes
-    target-postgres set ``_sdc_deleted_at`` on rows its complete read did not see.
+    ``live``: only rows not marked deleted by the target (``_sdc_deleted_at``). Rows a complete
+    read no longer returned stay here: the dbt staging views retire them (``cc_complete_reads``).
     """
     table = endpoint.staging_table
     if not table_exists(conn, schema, table):

@@ -27,7 +27,7 @@ from tap_clinical_conductor.errors import (
     EndpointUnavailable,
     RequestFailed,
 )
-from tap_clinical_conductor.responses import Page, parse_body
+from tap_clinical_conductor.responses import Page, error_message, parse_body
 from tap_clinical_conductor.settings import MAX_BACKOFF_SECONDS, MAX_THROTTLED_RETRIES, Settings
 
 LOGGER = logging.getLogger("tap_clinical_conductor")
@@ -137,8 +137,14 @@ class CCClient:
 
     # -- the request ---------------------------------------------------------------------------
 
-    def get_page(self, path: str, params: t.Mapping[str, object] | None = None) -> Page:
+    def get_page(
+        self, path: str, params: t.Mapping[str, object] | None = None, *, single: bool = False
+    ) -> Page:
         """GET one page, retrying what retries can fix.
+
+        ``single``: the endpoint answers one object. Anywhere else a lone object (CC answers some
+        errors as HTTP 200 with ``{"Message": ...}``) is not a page of records: it is retried,
+        then fails.
 
         Raises:
             AuthError: 401/403.
@@ -162,7 +168,7 @@ class CCClient:
                 try:
                     problem = self._check(response, path, shown)
                     if problem is None:
-                        return self._decode(response, _read_body(response), shown)
+                        return self._decode(response, _read_body(response), shown, single=single)
                 finally:
                     response.close()
             except (
@@ -224,16 +230,26 @@ class CCClient:
             self.redact(f"HTTP {status} on GET {shown}: {_error_excerpt(response)}")
         )
 
-    def _decode(self, response: requests.Response, body: bytes, shown: str) -> Page:
+    def _decode(
+        self, response: requests.Response, body: bytes, shown: str, *, single: bool
+    ) -> Page:
         kind = response.headers.get("Content-Type", "")
         if "html" in kind.lower() or body.lstrip()[:1] == b"<":
             raise _Retryable(f"an HTML page instead of JSON ({len(body)} bytes)")
         try:
-            return parse_body(body)
+            page = parse_body(body)
         except msgspec.DecodeError:
             raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes)") from None
         except RequestFailed as exc:
             raise RequestFailed(f"GET {shown}: {exc}") from None
+        if page.lone and not single:
+            message = error_message(page)
+            raise _Retryable(
+                f"HTTP 200 with an error object instead of records ({message!r})"
+                if message is not None
+                else "HTTP 200 with one JSON object instead of a list of records"
+            )
+        return page
 
 
 class _Retryable(Exception):

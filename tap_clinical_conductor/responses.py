@@ -55,9 +55,11 @@ class Page:
         next_link: The server's link to the next page, if it gave one.
         count: The total the server reported (``$count=true``), if any.
         has_nul: Whether the body contains an escaped NUL character somewhere.
+        lone: Whether the body was one object, not a list of records nor an envelope of one:
+            the shape of ``/instance/details``, and of the errors CC answers with HTTP 200.
     """
 
-    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "next_link", "raw")
+    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "lone", "next_link", "raw")
 
     def __init__(
         self,
@@ -69,8 +71,10 @@ class Page:
         raw: list[msgspec.Raw] | None = None,
         body: bytes | None = None,
         items_key: str | None = None,
+        lone: bool = False,
     ) -> None:
         self._items = items
+        self.lone = lone
         self.raw = raw
         self.body = body
         self.items_key = items_key
@@ -132,7 +136,23 @@ def parse_body(body: bytes) -> Page:
                 body=kept,
                 items_key=keys[items_key],
             )
-    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
+    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul, lone=True)
+
+
+def error_message(page: Page) -> str | None:
+    """The server's short error text, when a lone object looks like an error (``Message``)."""
+    if not page.lone or len(page) != 1:
+        return None
+    item = page.item(0)
+    if not isinstance(item, dict):
+        return None
+    for key in ("Message", "message", "error", "ExceptionMessage"):
+        value = item.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str):
+            return value[:200]
+    return None
 
 
 def _decode_top(body: bytes) -> tuple[list[t.Any] | dict[str, t.Any], bool]:
