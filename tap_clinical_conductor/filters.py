@@ -102,26 +102,27 @@ class FilterFormats:
             RequestFailed: No candidate compares correctly (or a configured one does not).
         """
         later = instant + dt.timedelta(seconds=1)
+        shifted: list[str] = []
         while True:
             fmt = self.current()
             try:
                 right = matches((fmt, instant)) and not matches((fmt, later))
             except BadRequest as exc:
-                self.refused(fmt, exc)
+                try:
+                    self.refused(fmt, exc)
+                except RequestFailed:
+                    if not shifted:
+                        raise
+                    raise RequestFailed(_shift_message(shifted)) from None
                 continue
             if right:
                 self.accepted(fmt)
                 return
+            shifted.append(fmt.name)
             with self._lock:
                 following = None if self._confirmed else next_format(fmt)
                 if following is None:
-                    raise RequestFailed(
-                        f"the server accepts the {fmt.name} datetime literal in $filter but "
-                        "compares it with another instant than the one written (a record "
-                        "changed at exactly that time does not match, or one changed before it "
-                        "does): it reads the literal in another time zone. Check "
-                        "tenant_timezone, or set filter_datetime_format."
-                    )
+                    raise RequestFailed(_shift_message(shifted))
                 self._logger.warning(
                     "$filter format %s is accepted but shifts the time on a known record; "
                     "trying %s",
@@ -129,3 +130,13 @@ class FilterFormats:
                     following.name,
                 )
                 self._current = following
+
+
+def _shift_message(shifted: list[str]) -> str:
+    return (
+        f"the server accepts the {' and '.join(shifted)} datetime literal in $filter but compares "
+        "it with another instant than the one written (a record changed at exactly that time "
+        "does not match, or one changed before it does): it reads the literal in another time "
+        "zone, and refuses the other formats. Check tenant_timezone, or set "
+        "filter_datetime_format."
+    )

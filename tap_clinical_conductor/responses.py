@@ -95,6 +95,16 @@ class Page:
             return self._items[index]
         return _ANY.decode((self.raw or [])[index])
 
+    def without_first(self) -> Page:
+        """The page without its first record (an overlap already read)."""
+        return Page(
+            self._items[1:] if self._items is not None else None,
+            self.next_link,
+            self.count,
+            self.has_nul,
+            raw=(self.raw or [])[1:] if self.raw is not None else None,
+        )
+
     def __len__(self) -> int:
         return len(self._items) if self._items is not None else len(self.raw or ())
 
