@@ -15,7 +15,7 @@ import threading
 import time
 import typing as t
 from collections import Counter
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 import requests
@@ -34,6 +34,8 @@ LOGGER = logging.getLogger("tap_clinical_conductor")
 
 _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 USER_AGENT = "tap-clinical-conductor"
+#: Redirects followed within the tenant's own scheme, host and port.
+MAX_REDIRECTS = 5
 
 
 class RateLimiter:
@@ -162,9 +164,7 @@ class CCClient:
             try:
                 # stream=True and one raw read: requests' chunked `.content` costs as much CPU
                 # as the tap spends on the page's records (README, "Measured").
-                response = self._session().get(
-                    url, timeout=self.settings.request_timeout_seconds, stream=True
-                )
+                response = self._get_same_host(url, shown)
                 try:
                     problem = self._check(response, path, shown)
                     if problem is None:
@@ -208,6 +208,32 @@ class CCClient:
                 wait,
             )
             time.sleep(wait)
+
+    def _get_same_host(self, url: str, shown: str) -> requests.Response:
+        """GET ``url``, following redirects only within the tenant's scheme, host and port.
+
+        requests strips only ``Authorization`` on a redirect to another host: the key header
+        would follow it. A redirect elsewhere fails instead, and the key is never sent there.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._session().get(
+                url,
+                timeout=self.settings.request_timeout_seconds,
+                stream=True,
+                allow_redirects=False,
+            )
+            location = response.headers.get("Location")
+            if not response.is_redirect or location is None:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            if _origin(target) != _origin(self.base_url):
+                raise RequestFailed(
+                    f"GET {shown} was redirected to another host ({urlsplit(target).netloc}); "
+                    "the API key is never sent there. Check api_url."
+                )
+            url = target
+        raise RequestFailed(f"GET {shown}: more than {MAX_REDIRECTS} redirects")
 
     def _check(self, response: requests.Response, path: str, shown: str) -> str | None:
         status = response.status_code
@@ -266,6 +292,12 @@ def _read_body(response: requests.Response) -> bytes:
     """The whole body in one read; a short body raises (urllib3 enforces Content-Length)."""
     body = response.raw.read(decode_content=True)
     return body if isinstance(body, bytes) else b""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _retry_after(value: str | None) -> float | None:

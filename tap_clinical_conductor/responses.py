@@ -8,6 +8,7 @@ page decoder of ``records.PageEncoder``.
 
 from __future__ import annotations
 
+import re
 import types
 import typing as t
 
@@ -15,6 +16,11 @@ import msgspec
 
 from tap_clinical_conductor.errors import RequestFailed
 
+#: A UTF-16 surrogate escape that is not half of a pair (JSON allows it, nothing downstream does).
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _ANY = msgspec.json.Decoder()
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
@@ -113,11 +119,14 @@ class Page:
 
 
 def parse_body(body: bytes) -> Page:
-    """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
+    r"""Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
 
     The records stay undecoded. A lone object (``/instance/details``) is a page of one. A body
     spread over several lines is compacted first: records pass through to the target as they
     are, and a line break inside one would split its Singer message.
+
+    A lone UTF-16 surrogate escape (``\ud800``), which msgspec refuses and PostgreSQL cannot
+    store, becomes U+FFFD: one odd character costs that character, not the run.
 
     Raises:
         msgspec.DecodeError: The body is not JSON (or is cut short).
@@ -127,7 +136,13 @@ def parse_body(body: bytes) -> Page:
     if b"\n" in body or b"\r" in body:
         # JSON strings cannot hold raw line breaks: these are only whitespace between tokens.
         body = msgspec.json.format(body, indent=-1)
-    top, one_pass = _decode_top(body)
+    try:
+        top, one_pass = _decode_top(body)
+    except msgspec.DecodeError:
+        if not _LONE_SURROGATE.search(body):
+            raise
+        body = _LONE_SURROGATE.sub(rb"\\ufffd", body)
+        top, one_pass = _decode_top(body)
     # Only a one-pass shape is left for a typed decoder to read again (`records.PageEncoder`).
     kept = body if one_pass else None
     if isinstance(top, list):

@@ -56,7 +56,15 @@ def test_extractor_is_a_full_custom_definition(project):
     tap = plugin(project, "extractors", "tap-clinical-conductor")
     assert tap["namespace"] == "tap_clinical_conductor"
     assert tap["pip_url"] == "-e ."
-    assert set(tap["capabilities"]) == {"catalog", "discover", "state", "about", "stream-maps"}
+    # structured-logging: without it Meltano shows the tap's warnings as [info].
+    assert set(tap["capabilities"]) == {
+        "catalog",
+        "discover",
+        "state",
+        "about",
+        "stream-maps",
+        "structured-logging",
+    }
     settings = {s["name"]: s for s in tap["settings"]}
     assert all(s.get("description") for s in settings.values())
     assert settings["api_key"]["sensitive"] is True
