@@ -91,6 +91,12 @@ def mutate(sb, rng: random.Random) -> None:
         )
 
 
+def _why(tail: str) -> str:
+    """The last error-looking line of a failed run's output."""
+    lines = [ln for ln in tail.splitlines() if "Error" in ln or "failed" in ln or "error" in ln]
+    return (lines[-1] if lines else tail.splitlines()[-1:] or ["?"])[0][-300:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak")
     parser.add_argument("--minutes", type=float, default=10)
@@ -198,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not outcome.ok:
                     totals["failed_runs"] += 1
                     note = f"{'killed ' + kill if kill else 'failed'}; repair"
+                    if not kill:
+                        print(f"  why: {_why(outcome.tail(80))}", flush=True)
                     sb.configure(fault_rate=0, rate_limit=None, latency_ms=0, overrides={})
                     repair = pipe.run_until_quiet()
                     totals["runs"] += 1

@@ -53,6 +53,11 @@ class FilterFormats:
         self._confirmed = setting != "auto"
         self._logger = logger
 
+    def confirmed(self) -> bool:
+        """Whether the current format is proven (accepted by the server, or configured)."""
+        with self._lock:
+            return self._confirmed
+
     def current(self) -> LiteralFormat:
         """The format to write the next request with."""
         with self._lock:

@@ -30,7 +30,9 @@ from tap_clinical_conductor.timestamps import LiteralFormat
 
 
 class PageCap:
-    """What the server's page size is known to be, shared by every read of the run.
+    """What the server's page size is known to be for one endpoint, shared by its reads.
+
+    Per endpoint: a server may cap ``$top`` on one endpoint and not on another.
 
     A short page without a next link ends a read only when it is shorter than a page the server
     was seen to return (``honoured``) or than a cap already found; otherwise one more request
@@ -60,6 +62,19 @@ class PageCap:
             first = self.cap is None
             self.cap = size if self.cap is None else min(self.cap, size)
             return first
+
+
+class PageCaps:
+    """One ``PageCap`` per endpoint, for the whole run (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._caps: dict[str, PageCap] = {}
+
+    def of(self, endpoint: Endpoint) -> PageCap:
+        """The cap of ``endpoint``."""
+        with self._lock:
+            return self._caps.setdefault(endpoint.name, PageCap())
 
 
 @dataclass
@@ -102,9 +117,19 @@ class Pager:
         while True:
             # $skip pages overlap by one row: the row at the cursor must be the last one read.
             overlap = not keyset and skip > 0
-            page, fmt = self._get(
-                order_by, last_id if keyset else None, 0 if keyset else skip - overlap
-            )
+            try:
+                page, fmt = self._get(
+                    order_by, last_id if keyset else None, 0 if keyset else skip - overlap
+                )
+            except BadRequest:
+                if not (keyset and last_id is not None):
+                    raise
+                # The server cannot compare this id (a GUID typed field, say): page by $skip.
+                self.logger.warning(
+                    "%s: the server refuses the id filter; paging with $skip", self.path
+                )
+                keyset = False
+                continue
             size = len(page)
             self.proof.pages += 1
             if short is not None:
@@ -187,7 +212,8 @@ class Pager:
             try:
                 page = self.client.get_page(self.path, params)
             except BadRequest as exc:
-                if self.change is None:
+                if self.change is None or (after is not None and self.formats.confirmed()):
+                    # A proven datetime format: the id condition was refused (see __iter__).
                     raise
                 fmt = self.formats.refused(fmt, exc)
                 continue

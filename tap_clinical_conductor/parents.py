@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.client import CCClient
 from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
-from tap_clinical_conductor.paging import PageCap, Pager, Proof
+from tap_clinical_conductor.paging import PageCaps, Pager, Proof
 from tap_clinical_conductor.readplan import find_change_field
 from tap_clinical_conductor.records import BadRecord, record_id
 
@@ -32,7 +32,7 @@ class ParentListing:
     page_size: int
     tenant_tz: dt.tzinfo
     logger: logging.Logger
-    cap: PageCap = field(default_factory=PageCap)
+    caps: PageCaps = field(default_factory=PageCaps)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _ids: dict[tuple[str, dt.datetime | None], array[int]] = field(default_factory=dict, init=False)
     _proofs: dict[tuple[str, dt.datetime | None], Proof] = field(default_factory=dict, init=False)
@@ -92,7 +92,7 @@ class ParentListing:
             change=change,
             formats=self.formats,
             logger=self.logger,
-            cap=self.cap,
+            cap=self.caps.of(parent),
             proof=proof,
         )
         ids = array("q")

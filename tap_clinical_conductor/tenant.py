@@ -19,7 +19,7 @@ from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.client import CCClient
 from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
 from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
-from tap_clinical_conductor.paging import PageCap, Pager
+from tap_clinical_conductor.paging import PageCaps, Pager
 from tap_clinical_conductor.parents import ParentListing
 from tap_clinical_conductor.readplan import ReadPlan
 from tap_clinical_conductor.responses import Page
@@ -37,7 +37,7 @@ class Tenant:
     def __init__(self, config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:
         self._config = config
         self.logger = logger
-        self.cap = PageCap()
+        self.caps = PageCaps()
         self._answered = False
         self._filter_verified = False
 
@@ -75,7 +75,7 @@ class Tenant:
             page_size=self.settings.page_size,
             tenant_tz=self.tz,
             logger=self.logger,
-            cap=self.cap,
+            caps=self.caps,
         )
 
     @cached_property
@@ -97,7 +97,7 @@ class Tenant:
             change=change,
             formats=self.formats,
             logger=logger,
-            cap=self.cap,
+            cap=self.caps.of(endpoint),
         )
 
     # -- is this the tenant? -------------------------------------------------------------------
