@@ -11,11 +11,16 @@ selection (studies, patients, subjects, study_notes, patient_visits). Each round
 * faults of every kind (5xx, resets, truncated and HTML bodies, slow answers past the timeout)
   and a server rate limit below the tap's (429 bursts);
 * every third round the tap or the target is SIGKILLed after a random number of requests;
+* answers that look normal and are not (an error object with HTTP 200, an empty list for a
+  table with rows, a server capping ``$top`` without a next link), one kind or none per round;
+* every fourth round rows are deleted in the tenant and the state is cleared first: the full
+  reload's complete reads must retire exactly those rows (the chaos check applies the dbt
+  staging layer's rule, ``cc_dev.warehouse.retired_sql``) and no live row (false deletions);
 * after every run: no saved bookmark ahead of the data; then, when the run did not complete, a
   clean run repairs; the tables must equal the tenant with unique keys.
 
 Prints a line per round and the totals (faults by kind, retries, 429s, kills survived, records
-lost, duplicate keys), and ends with one ``SOAK {...}`` JSON line.
+lost, duplicate keys, false deletions), and ends with one ``SOAK {...}`` JSON line.
 """
 
 from __future__ import annotations
@@ -46,6 +51,25 @@ FAULT_KINDS = ("http_500", "http_502", "http_503", "reset", "truncated", "html",
 CORRUPT_KINDS = ("string_id", "nul_chars", "bad_timestamp")
 
 
+#: Answers that look normal and are not (``cc_sandbox.faults.answer_fault``/``capped_top``): a
+#: round gets one of them, or none. The error object fails the run (then a repair run); the
+#: others must load everything and delete nothing they cannot prove.
+ANSWER_FAULTS = (
+    None,
+    {"studies": {"error_body": "An error has occurred."}},
+    {"patients": {"empty": True}},
+    {"patients": {"max_top": 37}},
+    {"study_notes": {"max_top": 1}},
+)
+
+
+def delete(sb, rng: random.Random) -> int:
+    """Rows deleted in the tenant before a full-reload round (the only reads that can see it)."""
+    gone = sb.delete("patients", n=rng.randint(1, 2))
+    gone += sb.delete("study_notes", n=rng.randint(1, 3))
+    return len(gone)
+
+
 def mutate(sb, rng: random.Random) -> None:
     sb.advance_clock(seconds=rng.randint(600, 7200))
     sb.update("patients", n=rng.randint(1, 10))
@@ -67,6 +91,12 @@ def mutate(sb, rng: random.Random) -> None:
         )
 
 
+def _why(tail: str) -> str:
+    """The last error-looking line of a failed run's output."""
+    lines = [ln for ln in tail.splitlines() if "Error" in ln or "failed" in ln or "error" in ln]
+    return (lines[-1] if lines else tail.splitlines()[-1:] or ["?"])[0][-300:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak")
     parser.add_argument("--minutes", type=float, default=10)
@@ -74,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=0.001)
     parser.add_argument("--fault-rate", type=float, default=0.1, help="spread over all kinds")
     parser.add_argument("--kill-every", type=int, default=3, help="kill in every Nth round")
+    parser.add_argument(
+        "--full-every", type=int, default=4, help="deletes and a full reload every Nth round"
+    )
     args = parser.parse_args(argv)
 
-    from cc_dev.meltano_runner import plugins_installed
+    from cc_dev.meltano_runner import DAILY_STATE_ID, plugins_installed
     from cc_dev.pg import postgres
     from cc_sandbox import Sandbox
 
@@ -97,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         "faults": collections.Counter(),
         "records_lost": 0,
         "duplicate_keys": 0,
+        "false_deletions": 0,
+        "rows_deleted": 0,
+        "answer_faults": collections.Counter(),
         "bookmark_violations": 0,
         "mismatches": 0,
         "records_checked": 0,
@@ -127,14 +163,26 @@ def main(argv: list[str] | None = None) -> int:
             while time.monotonic() < deadline:
                 totals["rounds"] += 1
                 number = totals["rounds"]
+                full = number > 1 and number % args.full_every == 0
                 if number > 1:
                     mutate(sb, rng)
+                if full:
+                    # Incremental reads never delete: deletions arrive with a complete read.
+                    totals["rows_deleted"] += delete(sb, rng)
+                    cleared = pipe.command("state", "clear", "--force", DAILY_STATE_ID)
+                    assert cleared.returncode == 0, cleared.tail()
                 kill = TAP if number % (2 * args.kill_every) == 0 else TARGET
-                kill = kill if number % args.kill_every == 0 else None
+                kill = kill if number % args.kill_every == 0 and not full else None
+                answer = rng.choice(ANSWER_FAULTS)
+                if answer:
+                    totals["answer_faults"].update(
+                        f"{name}:{','.join(fault)}" for name, fault in answer.items()
+                    )
                 sb.configure(
                     fault_rate=args.fault_rate,
                     rate_limit=rng.choice((15, 25, 40)),
                     latency_ms=10 if kill else 0,
+                    overrides=answer or {},
                 )
                 sb.reset_stats()
                 running = pipe.start()
@@ -156,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not outcome.ok:
                     totals["failed_runs"] += 1
                     note = f"{'killed ' + kill if kill else 'failed'}; repair"
-                    sb.configure(fault_rate=0, rate_limit=None, latency_ms=0)
+                    if not kill:
+                        print(f"  why: {_why(outcome.tail(80))}", flush=True)
+                    sb.configure(fault_rate=0, rate_limit=None, latency_ms=0, overrides={})
                     repair = pipe.run_until_quiet()
                     totals["runs"] += 1
                     if not repair.ok:
@@ -164,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(repair.tail(), file=sys.stderr)
                     elif kill:
                         totals["kills_survived"] += 1
-                sb.configure(fault_rate=0, rate_limit=None, latency_ms=0)
+                sb.configure(fault_rate=0, rate_limit=None, latency_ms=0, overrides={})
                 result = pipe.check()
                 if outcome.ok:
                     # A completed run under faults may leave mid-run changes for the next run;
@@ -175,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     note += "" if clean.ok else "; clean run FAILED"
                 totals["records_lost"] += result.missing
                 totals["duplicate_keys"] += sum(result.duplicates.values())
+                totals["false_deletions"] += result.falsely_retired
                 totals["mismatches"] += len(result.problems)
                 totals["records_checked"] += result.expected
                 totals["bookmark_violations"] += len(result.bookmarks)
@@ -190,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     totals["faults"] = dict(totals["faults"])
     totals["kills"] = dict(totals["kills"])
+    totals["answer_faults"] = dict(totals["answer_faults"])
     totals["faults_total"] = sum(totals["faults"].values())
     print()
     for name in (
@@ -205,12 +257,20 @@ def main(argv: list[str] | None = None) -> int:
         "records_checked",
         "records_lost",
         "duplicate_keys",
+        "false_deletions",
+        "rows_deleted",
+        "answer_faults",
         "bookmark_violations",
         "mismatches",
     ):
         print(f"{name:20s} {totals[name]}")
     print("SOAK " + json.dumps(totals, sort_keys=True))
-    bad = totals["records_lost"] or totals["duplicate_keys"] or totals["bookmark_violations"]
+    bad = (
+        totals["records_lost"]
+        or totals["duplicate_keys"]
+        or totals["false_deletions"]
+        or totals["bookmark_violations"]
+    )
     return 1 if bad or totals["mismatches"] else 0
 
 

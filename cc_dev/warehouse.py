@@ -52,17 +52,57 @@ def read_rows(
 ) -> list[dict[str, t.Any]]:
     """Rows of the stream's staging table (``[]`` when the table does not exist).
 
-    ``live``: only rows not marked deleted. A full-table stream's ACTIVATE_VERSION makes
-    target-postgres set ``_sdc_deleted_at`` on rows its complete read did not see.
+    ``live``: only rows neither marked deleted by the target (``_sdc_deleted_at``) nor retired
+    by a later proven complete read (``retired_sql``: the rule of the dbt staging views).
     """
     table = endpoint.staging_table
     if not table_exists(conn, schema, table):
         return []
-    cols = ", ".join(f'"{c}"' for c in [*key_columns(endpoint), "data", "_sdc_received_at"])
-    where = " WHERE _sdc_deleted_at IS NULL" if live else ""
-    cur = conn.execute(f'SELECT {cols} FROM "{schema}"."{table}"{where}')
+    cols = ", ".join(f's."{c}"' for c in [*key_columns(endpoint), "data", "_sdc_received_at"])
+    where = ""
+    if live:
+        where = " WHERE s._sdc_deleted_at IS NULL"
+        if table_exists(conn, schema, COMPLETE_READS):
+            where += f" AND NOT {retired_sql(schema, endpoint)}"
+    cur = conn.execute(f'SELECT {cols} FROM "{schema}"."{table}" AS s{where}')
     names = [d.name for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+#: The tap's table of proven complete reads (``tap_clinical_conductor.completeness``).
+COMPLETE_READS = "cc_complete_reads"
+
+
+def retired_sql(schema: str, endpoint: Endpoint) -> str:
+    """Whether staging row ``s`` was retired by a proven complete read (SQL).
+
+    The rule of ``transform/macros/cc_source.sql`` (``cc_retired``), restated for the checks that
+    read the staging tables without dbt (chaos tests, soak, e2e comparisons).
+    """
+    table = endpoint.staging_table
+    key = endpoint.parent_key
+    s_parent = f's."{key}"' if key else "NULL::bigint"
+    x_parent = f'x."{key}"' if key else "NULL::bigint"
+    return f"""EXISTS (
+        SELECT 1 FROM "{schema}"."{COMPLETE_READS}" AS c
+        WHERE c.staging_table = '{table}' AND c.instance_id = s.instance_id AND c.records > 0
+          AND (c.parent_id IS NULL OR c.parent_id = {s_parent})
+          AND s._sdc_extracted_at < c.started_at
+          AND (c.lower_bound IS NULL OR s."modifiedDate" >= c.lower_bound)
+          AND c.records <= (
+              SELECT count(*) FROM "{schema}"."{table}" AS x
+              WHERE x.instance_id = c.instance_id
+                AND (c.parent_id IS NULL OR {x_parent} = c.parent_id)
+                AND x._sdc_extracted_at >= c.started_at))"""
+
+
+def retired_count(conn: psycopg.Connection, schema: str, endpoint: Endpoint) -> int:
+    """Staging rows retired by a proven complete read (0 without ``cc_complete_reads``)."""
+    table = endpoint.staging_table
+    if not (table_exists(conn, schema, table) and table_exists(conn, schema, COMPLETE_READS)):
+        return 0
+    sql = f'SELECT count(*) FROM "{schema}"."{table}" AS s WHERE {retired_sql(schema, endpoint)}'
+    return int(conn.execute(sql).fetchone()[0])
 
 
 def duplicate_keys(conn: psycopg.Connection, schema: str, endpoint: Endpoint) -> int:
@@ -107,6 +147,8 @@ class Comparison:
     expected: int
     loaded: int
     problems: list[str] = field(default_factory=list)
+    #: Rows of the tenant that are in the table but retired: a false deletion.
+    falsely_retired: int = 0
 
     @property
     def ok(self) -> bool:
@@ -134,6 +176,14 @@ def compare(
     if rows and not all(instances):
         result.problems.append("empty instance_id")
     missing = want.keys() - got.keys()
+    if missing and table_exists(conn, schema, COMPLETE_READS):
+        stored = {
+            (r[endpoint.parent_key], r["id"]) if endpoint.parent_key else (r["id"],)
+            for r in read_rows(conn, schema, endpoint, live=False)
+        }
+        result.falsely_retired = len(missing & stored)
+        if result.falsely_retired:
+            result.problems.append(f"{result.falsely_retired} live rows retired (false deletes)")
     extra = got.keys() - want.keys()
     if missing:
         result.problems.append(f"{len(missing)} keys missing, e.g. {sorted(missing, key=str)[:3]}")

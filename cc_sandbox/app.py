@@ -15,14 +15,28 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cc_sandbox import endpoints as ep
-from cc_sandbox.faults import TokenBucket, fault_rates
+from cc_sandbox.faults import (
+    ANSWER_FAULTS,
+    TokenBucket,
+    answer_fault,
+    capped_top,
+    fault_rates,
+    literal_zone,
+)
 from cc_sandbox.model import Row, RowSeq, Tenant
 from cc_sandbox.odata import DATETIME_FORMS, ODataError, parse_query, sort_positions, sort_rows
 from cc_sandbox.stats import Stats
 
 #: Default datetime literal form in ``$filter`` per profile.
 DEFAULT_FORMS = {"spec": "naive", "plan": "datetimeoffset"}
-_OVERRIDE_KEYS = {"shape", "change_field", "ignores_skip", "ignores_filter", "status"}
+_OVERRIDE_KEYS = {
+    "shape",
+    "change_field",
+    "ignores_skip",
+    "ignores_filter",
+    "status",
+    *ANSWER_FAULTS,
+}
 
 
 @dataclass
@@ -252,12 +266,17 @@ class App:
         if status != 200 or (
             parent_id is not None and spec.parent and not tenant.parent_exists(spec.kind, parent_id)
         ):
-            return error(404, f"No HTTP resource was found that matches the request URI "
-                              f"'{link_base}'.")
+            return error(
+                404, f"No HTTP resource was found that matches the request URI '{link_base}'."
+            )
+        faulty = answer_fault(over)
+        if faulty is not None:
+            return Answer(*faulty)
         rows = tenant.rows_for(spec.name, parent_id)  # one version of the table
         if rows is None:
-            return error(404, f"No HTTP resource was found that matches the request URI "
-                              f"'{link_base}'.")
+            return error(
+                404, f"No HTTP resource was found that matches the request URI '{link_base}'."
+            )
         version = rows.snap.version
         source = spec.source
         if spec.shape == ep.OBJECT:
@@ -269,19 +288,24 @@ class App:
         typer = self._typer(spec.name)
         try:
             query = parse_query(
-                params, typer, self.datetime_form, tenant.tz,
+                params,
+                typer,
+                self.datetime_form,
+                tenant.tz,
                 ignore_filter=bool(over.get("ignores_filter")),
+                literal_tz=literal_zone(over, tenant.tz),
             )
         except ODataError as exc:
             return error(400, str(exc))
         selected = self._select(spec, parent_id, rows, version, query)
         start = 0 if over.get("ignores_skip") else query.skip
+        top, capped = capped_top(over, query.top)
         if isinstance(selected, RowSeq):
-            blobs = selected.blobs(start, start + query.top)
+            blobs = selected.blobs(start, start + top)
         else:
-            blobs = [tenant.render(source, row)[1] for row in selected[start : start + query.top]]
+            blobs = [tenant.render(source, row)[1] for row in selected[start : start + top]]
         link = None
-        if query.top and query.skip + query.top < len(selected):
+        if query.top and query.skip + query.top < len(selected) and not capped:
             nxt = dict(params)
             nxt["$skip"] = str(query.skip + query.top)
             nxt.setdefault("$top", str(query.top))
@@ -308,8 +332,15 @@ class App:
         """
         if query.predicate is None and not query.orderby:
             return rows
-        key = (spec.name, parent_id, version, self.tenant.render_gen, query.filter_text,
-               query.orderby_text, self.datetime_form)
+        key = (
+            spec.name,
+            parent_id,
+            version,
+            self.tenant.render_gen,
+            query.filter_text,
+            query.orderby_text,
+            self.datetime_form,
+        )
         with self._cache_lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -363,7 +394,9 @@ def _wrap(shape: str, blobs: list[bytes], link: str | None, count: int | None) -
     items = [b"[", b",".join(blobs), b"]"]
     if shape == ep.PAGERESULT:
         tail = b',"NextPageLink":%s,"Count":%s}' % (
-            json.dumps(link).encode(), json.dumps(count).encode())
+            json.dumps(link).encode(),
+            json.dumps(count).encode(),
+        )
         return b"".join([b'{"Items":', *items, tail])
     if shape == ep.ODATA4:
         parts = [b'{"value":', *items]

@@ -6,6 +6,7 @@ test that sends the same requests sees the same faults, whatever the thread timi
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -100,3 +101,42 @@ class TokenBucket:
 def retry_after(wait: float) -> int:
     """``Retry-After`` in whole seconds, at least 1."""
     return max(1, math.ceil(wait))
+
+
+#: Per-endpoint overrides that make a correct-looking answer wrong (see ``answer_fault``).
+ANSWER_FAULTS = ("error_body", "empty", "max_top", "literal_tz")
+
+
+def answer_fault(over: dict[str, object]) -> tuple[int, bytes] | None:
+    """An HTTP 200 that is not the endpoint's data, when an override asks for one.
+
+    ``error_body``: ``{"Message": <text>}`` with 200, as CC answers some server errors.
+    ``empty``: ``[]`` with 200, for a table that has rows.
+    """
+    message = over.get("error_body")
+    if message:
+        return 200, json.dumps({"Message": str(message)}).encode()
+    if over.get("empty"):
+        return 200, b"[]"
+    return None
+
+
+def capped_top(over: dict[str, object], top: int) -> tuple[int, bool]:
+    """``$top`` as a server that caps it at ``max_top`` serves it, and whether it was capped.
+
+    A capped page comes without a next link: the client cannot tell it from the last page.
+    """
+    cap = over.get("max_top")
+    if isinstance(cap, int) and 0 < cap < top:
+        return cap, True
+    return top, False
+
+
+def literal_zone(over: dict[str, object], tenant_tz: str) -> str:
+    """The zone ``$filter`` datetime literals are read in: ``literal_tz`` shifts them.
+
+    A server that accepts the literal but compares it in another zone than the stored values
+    filters silently shifted by the UTC offset.
+    """
+    zone = over.get("literal_tz")
+    return str(zone) if zone else tenant_tz

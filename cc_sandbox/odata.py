@@ -135,11 +135,14 @@ def _edm(code: str) -> str:
 class _Parser:
     """Recursive-descent parser from ``$filter`` text to a predicate over served records."""
 
-    def __init__(self, text: str, typer: Typer, form: str, tz: str) -> None:
+    def __init__(
+        self, text: str, typer: Typer, form: str, tz: str, literal_tz: str | None = None
+    ) -> None:
         self.text = text
         self.typer = typer
         self.form = form
         self.tz = tz
+        self.literal_tz = literal_tz or tz  # a faulty server reads literals in another zone
         self.tokens = self._tokenize(text)
         self.pos = 0
 
@@ -278,7 +281,7 @@ class _Parser:
                 f"The query specified in the URI is not valid. Unrecognized datetime literal "
                 f"'{text}' at position {at} in '{self.text}'."
             )
-        instant = parse_instant(inner, self.tz)
+        instant = parse_instant(inner, self.literal_tz)
         return Literal("dt", instant, "Edm.DateTimeOffset")
 
     def _compile(self, left: Prop | Literal, op: str, right: Prop | Literal) -> Predicate:
@@ -410,7 +413,9 @@ def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
     return get
 
 
-def compile_filter(text: str, typer: Typer, form: str = "naive", tz: str = "UTC") -> Predicate:
+def compile_filter(
+    text: str, typer: Typer, form: str = "naive", tz: str = "UTC", literal_tz: str | None = None
+) -> Predicate:
     """Compile a ``$filter`` expression into a predicate over served records.
 
     Args:
@@ -418,6 +423,7 @@ def compile_filter(text: str, typer: Typer, form: str = "naive", tz: str = "UTC"
         typer: Type code of a property path, ``None`` when the model has no such property.
         form: The one datetime literal form accepted (a key of :data:`DATETIME_FORMS`).
         tz: Tenant time zone: naive stored values and naive literals are local to it.
+        literal_tz: Read naive literals in this zone instead (a fault: ``faults.literal_zone``).
 
     Raises:
         ODataError: On a syntax error, an unknown property, incompatible types or a datetime
@@ -425,7 +431,7 @@ def compile_filter(text: str, typer: Typer, form: str = "naive", tz: str = "UTC"
     """
     if form not in DATETIME_FORMS:
         raise ValueError(f"unknown datetime form {form!r}; expected one of {list(DATETIME_FORMS)}")
-    return _Parser(text, typer, form, tz).parse()
+    return _Parser(text, typer, form, tz, literal_tz).parse()
 
 
 def parse_orderby(text: str, typer: Typer) -> list[tuple[str, bool]]:
@@ -513,7 +519,13 @@ def _int_option(name: str, raw: str) -> int:
 
 
 def parse_query(
-    params: dict[str, str], typer: Typer, form: str, tz: str, *, ignore_filter: bool = False
+    params: dict[str, str],
+    typer: Typer,
+    form: str,
+    tz: str,
+    *,
+    ignore_filter: bool = False,
+    literal_tz: str | None = None,
 ) -> Query:
     """Parse the OData options of one request.
 
@@ -530,7 +542,7 @@ def parse_query(
     query.count = params.get("$count", "").lower() == "true"
     if params.get("$filter") and not ignore_filter:
         query.filter_text = params["$filter"]
-        query.predicate = compile_filter(query.filter_text, typer, form, tz)
+        query.predicate = compile_filter(query.filter_text, typer, form, tz, literal_tz)
     if params.get("$orderby"):
         query.orderby_text = params["$orderby"]
         query.orderby = parse_orderby(query.orderby_text, typer)

@@ -72,6 +72,7 @@ class Endpoint:
         parent_ref: For rows read from ``top_level_path``: the dotted path of the parent id inside
             the record (``study.id``).
         order_by: ``$orderby`` for models without a unique id (paged with ``$skip``).
+        single: The endpoint answers one object, not a list (any other lone object is an error).
         note: What a user should know about the endpoint on real tenants.
     """
 
@@ -88,6 +89,7 @@ class Endpoint:
     top_level_path: str | None = None
     parent_ref: str | None = None
     order_by: str | None = None
+    single: bool = False
     note: str = ""
 
     @property
@@ -262,6 +264,7 @@ CATALOGUE: tuple[Endpoint, ...] = (
         "/api/v1/instance/details",
         odata=False,
         id_field="instanceUID",
+        single=True,
         note="one object, not a list",
     ),
     # --- Wider catalogue: per study (one request per study; not selected by default) -----------

@@ -15,7 +15,7 @@ import threading
 import time
 import typing as t
 from collections import Counter
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import msgspec
 import requests
@@ -27,13 +27,15 @@ from tap_clinical_conductor.errors import (
     EndpointUnavailable,
     RequestFailed,
 )
-from tap_clinical_conductor.responses import Page, parse_body
+from tap_clinical_conductor.responses import Page, error_message, parse_body
 from tap_clinical_conductor.settings import MAX_BACKOFF_SECONDS, MAX_THROTTLED_RETRIES, Settings
 
 LOGGER = logging.getLogger("tap_clinical_conductor")
 
 _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 USER_AGENT = "tap-clinical-conductor"
+#: Redirects followed within the tenant's own scheme, host and port.
+MAX_REDIRECTS = 5
 
 
 class RateLimiter:
@@ -137,8 +139,14 @@ class CCClient:
 
     # -- the request ---------------------------------------------------------------------------
 
-    def get_page(self, path: str, params: t.Mapping[str, object] | None = None) -> Page:
+    def get_page(
+        self, path: str, params: t.Mapping[str, object] | None = None, *, single: bool = False
+    ) -> Page:
         """GET one page, retrying what retries can fix.
+
+        ``single``: the endpoint answers one object. Anywhere else a lone object (CC answers some
+        errors as HTTP 200 with ``{"Message": ...}``) is not a page of records: it is retried,
+        then fails.
 
         Raises:
             AuthError: 401/403.
@@ -156,13 +164,11 @@ class CCClient:
             try:
                 # stream=True and one raw read: requests' chunked `.content` costs as much CPU
                 # as the tap spends on the page's records (README, "Measured").
-                response = self._session().get(
-                    url, timeout=self.settings.request_timeout_seconds, stream=True
-                )
+                response = self._get_same_host(url, shown)
                 try:
                     problem = self._check(response, path, shown)
                     if problem is None:
-                        return self._decode(response, _read_body(response), shown)
+                        return self._decode(response, _read_body(response), shown, single=single)
                 finally:
                     response.close()
             except (
@@ -203,6 +209,32 @@ class CCClient:
             )
             time.sleep(wait)
 
+    def _get_same_host(self, url: str, shown: str) -> requests.Response:
+        """GET ``url``, following redirects only within the tenant's scheme, host and port.
+
+        requests strips only ``Authorization`` on a redirect to another host: the key header
+        would follow it. A redirect elsewhere fails instead, and the key is never sent there.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._session().get(
+                url,
+                timeout=self.settings.request_timeout_seconds,
+                stream=True,
+                allow_redirects=False,
+            )
+            location = response.headers.get("Location")
+            if not response.is_redirect or location is None:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            if _origin(target) != _origin(self.base_url):
+                raise RequestFailed(
+                    f"GET {shown} was redirected to another host ({urlsplit(target).netloc}); "
+                    "the API key is never sent there. Check api_url."
+                )
+            url = target
+        raise RequestFailed(f"GET {shown}: more than {MAX_REDIRECTS} redirects")
+
     def _check(self, response: requests.Response, path: str, shown: str) -> str | None:
         status = response.status_code
         if status == 200:
@@ -224,16 +256,26 @@ class CCClient:
             self.redact(f"HTTP {status} on GET {shown}: {_error_excerpt(response)}")
         )
 
-    def _decode(self, response: requests.Response, body: bytes, shown: str) -> Page:
+    def _decode(
+        self, response: requests.Response, body: bytes, shown: str, *, single: bool
+    ) -> Page:
         kind = response.headers.get("Content-Type", "")
         if "html" in kind.lower() or body.lstrip()[:1] == b"<":
             raise _Retryable(f"an HTML page instead of JSON ({len(body)} bytes)")
         try:
-            return parse_body(body)
+            page = parse_body(body)
         except msgspec.DecodeError:
             raise _Retryable(f"invalid or truncated JSON ({len(body)} bytes)") from None
         except RequestFailed as exc:
             raise RequestFailed(f"GET {shown}: {exc}") from None
+        if page.lone and not single:
+            message = error_message(page)
+            raise _Retryable(
+                f"HTTP 200 with an error object instead of records ({message!r})"
+                if message is not None
+                else "HTTP 200 with one JSON object instead of a list of records"
+            )
+        return page
 
 
 class _Retryable(Exception):
@@ -250,6 +292,12 @@ def _read_body(response: requests.Response) -> bytes:
     """The whole body in one read; a short body raises (urllib3 enforces Content-Length)."""
     body = response.raw.read(decode_content=True)
     return body if isinstance(body, bytes) else b""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
 def _retry_after(value: str | None) -> float | None:

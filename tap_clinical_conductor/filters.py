@@ -3,7 +3,8 @@
 CC's documentation does not say how a datetime is written in ``$filter``. ``FilterFormats``
 starts from the configured format (``auto``: the first of ``timestamps.LITERAL_FORMATS``), moves
 to the next one when the server answers 400, and keeps the first one a server accepted for the
-rest of the run, for every stream and worker thread.
+rest of the run, for every stream and worker thread. ``verify`` checks, on a known record, that the
+server compares the literal as the instant the tap meant, not shifted by the UTC offset.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import typing as t
 from dataclasses import dataclass
 
 from tap_clinical_conductor.errors import BadRequest, RequestFailed
@@ -19,7 +21,12 @@ from tap_clinical_conductor.timestamps import LITERAL_BY_NAME, LITERAL_FORMATS, 
 
 @dataclass(frozen=True)
 class ChangeFilter:
-    """Rows whose ``field`` is at or after ``lower`` (an instant; rendered in the tenant's zone)."""
+    """Rows whose ``field`` is at or after ``lower`` (an instant), or null.
+
+    ``lower`` is rendered in the tenant's zone. A row without a change value cannot say it
+    changed, and ``field ge X`` never matches it: it would only ever arrive with a full reload.
+    Such rows are read by every incremental run.
+    """
 
     field: str
     lower: dt.datetime
@@ -27,7 +34,7 @@ class ChangeFilter:
 
     def clause(self, fmt: LiteralFormat) -> str:
         """The ``$filter`` clause, with the datetime written as ``fmt``."""
-        return f"{self.field} ge {fmt.render(self.lower, self.tenant_tz)}"
+        return f"{self.field} ge {fmt.render(self.lower, self.tenant_tz)} or {self.field} eq null"
 
 
 def next_format(current: LiteralFormat) -> LiteralFormat | None:
@@ -45,6 +52,11 @@ class FilterFormats:
         self._current = LITERAL_FORMATS[0] if setting == "auto" else LITERAL_BY_NAME[setting]
         self._confirmed = setting != "auto"
         self._logger = logger
+
+    def confirmed(self) -> bool:
+        """Whether the current format is proven (accepted by the server, or configured)."""
+        with self._lock:
+            return self._confirmed
 
     def current(self) -> LiteralFormat:
         """The format to write the next request with."""
@@ -81,3 +93,55 @@ class FilterFormats:
             )
             self._current = following
             return following
+
+    def verify(
+        self, matches: t.Callable[[tuple[LiteralFormat, dt.datetime]], bool], instant: dt.datetime
+    ) -> None:
+        """Check the current format on a record whose change value is ``instant``.
+
+        ``matches((fmt, at))`` asks the server whether the record satisfies ``field ge at``
+        written as ``fmt``. It must at ``instant`` and must not one second later; a format the
+        server accepts but compares otherwise is treated like a refused one.
+
+        Raises:
+            RequestFailed: No candidate compares correctly (or a configured one does not).
+        """
+        later = instant + dt.timedelta(seconds=1)
+        shifted: list[str] = []
+        while True:
+            fmt = self.current()
+            try:
+                right = matches((fmt, instant)) and not matches((fmt, later))
+            except BadRequest as exc:
+                try:
+                    self.refused(fmt, exc)
+                except RequestFailed:
+                    if not shifted:
+                        raise
+                    raise RequestFailed(_shift_message(shifted)) from None
+                continue
+            if right:
+                self.accepted(fmt)
+                return
+            shifted.append(fmt.name)
+            with self._lock:
+                following = None if self._confirmed else next_format(fmt)
+                if following is None:
+                    raise RequestFailed(_shift_message(shifted))
+                self._logger.warning(
+                    "$filter format %s is accepted but shifts the time on a known record; "
+                    "trying %s",
+                    fmt.name,
+                    following.name,
+                )
+                self._current = following
+
+
+def _shift_message(shifted: list[str]) -> str:
+    return (
+        f"the server accepts the {' and '.join(shifted)} datetime literal in $filter but compares "
+        "it with another instant than the one written (a record changed at exactly that time "
+        "does not match, or one changed before it does): it reads the literal in another time "
+        "zone, and refuses the other formats. Check tenant_timezone, or set "
+        "filter_datetime_format."
+    )

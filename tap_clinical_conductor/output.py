@@ -14,7 +14,7 @@ import typing as t
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecWriter, enc_hook
-from singer_sdk.singerlib import RecordMessage
+from singer_sdk.singerlib import RecordMessage, SchemaMessage
 from typing_extensions import override
 
 from tap_clinical_conductor.records import JSONObject
@@ -96,6 +96,13 @@ class RecordOutput:
 
     def __init__(self, tap: Tap) -> None:
         self._tap = tap
+        self._declared: set[str] = set()
+
+    def declare(self, stream: str, schema: dict[str, t.Any], key: list[str]) -> None:
+        """Write ``stream``'s SCHEMA once per run, for a stream that is not in the catalog."""
+        if stream not in self._declared:
+            self._declared.add(stream)
+            self._tap.write_message(SchemaMessage(stream=stream, schema=schema, key_properties=key))
 
     @property
     def _lines(self) -> LineWriter | None:

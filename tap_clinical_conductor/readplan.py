@@ -35,7 +35,9 @@ class ReadPlan:
         incremental: Whether the stream filters and bookmarks on ``change_field``; a stream
             without a change field is read in full (FULL_TABLE) and emits no bookmark.
         lower_bound: ``bookmark - lookback`` (or ``start_date``); ``None`` reads everything.
-        whole_table: Whether the read covers every row, so rows it does not see are gone.
+        whole_table: Whether no bookmark bounds the read: every row (of each parent read)
+            changed at or after ``lower_bound`` is asked for, so, once the read is proven
+            complete, rows of that scope it does not return are gone (``completeness``).
     """
 
     change_field: str | None
@@ -68,13 +70,12 @@ def decide(
     bookmark: str | None,
     start_date: str | None,
     lookback: dt.timedelta,
-    all_parents: bool = True,
 ) -> ReadPlan:
     """The plan of a stream from a sample of its records.
 
-    ``incremental_capable`` is whether the stream can filter at all (OData, replication key);
-    ``all_parents`` is false when a per-parent read covers only some parents: then even a read
-    without a lower bound is not the whole table and must not retire unseen rows.
+    ``incremental_capable`` is whether the stream can filter at all (OData, replication key).
+    A per-parent read may cover only some parents; each parent it reads is still read whole when
+    no bookmark bounds it (the stream decides what that proves).
     """
     change_field: str | None = None
     if endpoint.name in overrides:
@@ -91,5 +92,5 @@ def decide(
         change_field=change_field,
         incremental=incremental,
         lower_bound=lower_bound,
-        whole_table=lower_bound is None and all_parents,
+        whole_table=not (incremental and bookmark),
     )

@@ -355,7 +355,14 @@ class PageEncoder:
             if value is None:
                 changed = b"null"
             else:
-                changed = utc_json(value, tz)
+                try:
+                    changed = utc_json(value, tz)
+                except TimestampError:
+                    # Only this value is lost: the record loads with modifiedDate null.
+                    skipped[unreadable(self.change_field or "")] += 1
+                    changed = b"null"
+                    out.append(line % (head, p, i, changed, raw, tail))
+                    continue
                 if lower is not None and changed < lower:
                     dropped += 1
                     continue

@@ -8,6 +8,7 @@ page decoder of ``records.PageEncoder``.
 
 from __future__ import annotations
 
+import re
 import types
 import typing as t
 
@@ -15,6 +16,11 @@ import msgspec
 
 from tap_clinical_conductor.errors import RequestFailed
 
+#: A UTF-16 surrogate escape that is not half of a pair (JSON allows it, nothing downstream does).
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _ANY = msgspec.json.Decoder()
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
@@ -55,9 +61,11 @@ class Page:
         next_link: The server's link to the next page, if it gave one.
         count: The total the server reported (``$count=true``), if any.
         has_nul: Whether the body contains an escaped NUL character somewhere.
+        lone: Whether the body was one object, not a list of records nor an envelope of one:
+            the shape of ``/instance/details``, and of the errors CC answers with HTTP 200.
     """
 
-    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "next_link", "raw")
+    __slots__ = ("_items", "body", "count", "has_nul", "items_key", "lone", "next_link", "raw")
 
     def __init__(
         self,
@@ -69,8 +77,10 @@ class Page:
         raw: list[msgspec.Raw] | None = None,
         body: bytes | None = None,
         items_key: str | None = None,
+        lone: bool = False,
     ) -> None:
         self._items = items
+        self.lone = lone
         self.raw = raw
         self.body = body
         self.items_key = items_key
@@ -91,6 +101,16 @@ class Page:
             return self._items[index]
         return _ANY.decode((self.raw or [])[index])
 
+    def without_first(self) -> Page:
+        """The page without its first record (an overlap already read)."""
+        return Page(
+            self._items[1:] if self._items is not None else None,
+            self.next_link,
+            self.count,
+            self.has_nul,
+            raw=(self.raw or [])[1:] if self.raw is not None else None,
+        )
+
     def __len__(self) -> int:
         return len(self._items) if self._items is not None else len(self.raw or ())
 
@@ -99,11 +119,14 @@ class Page:
 
 
 def parse_body(body: bytes) -> Page:
-    """Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
+    r"""Accept a bare array, an ASP.NET ``PageResult`` or OData v4 JSON, in any key casing.
 
     The records stay undecoded. A lone object (``/instance/details``) is a page of one. A body
     spread over several lines is compacted first: records pass through to the target as they
     are, and a line break inside one would split its Singer message.
+
+    A lone UTF-16 surrogate escape (``\ud800``), which msgspec refuses and PostgreSQL cannot
+    store, becomes U+FFFD: one odd character costs that character, not the run.
 
     Raises:
         msgspec.DecodeError: The body is not JSON (or is cut short).
@@ -113,7 +136,13 @@ def parse_body(body: bytes) -> Page:
     if b"\n" in body or b"\r" in body:
         # JSON strings cannot hold raw line breaks: these are only whitespace between tokens.
         body = msgspec.json.format(body, indent=-1)
-    top, one_pass = _decode_top(body)
+    try:
+        top, one_pass = _decode_top(body)
+    except msgspec.DecodeError:
+        if not _LONE_SURROGATE.search(body):
+            raise
+        body = _LONE_SURROGATE.sub(rb"\\ufffd", body)
+        top, one_pass = _decode_top(body)
     # Only a one-pass shape is left for a typed decoder to read again (`records.PageEncoder`).
     kept = body if one_pass else None
     if isinstance(top, list):
@@ -132,7 +161,23 @@ def parse_body(body: bytes) -> Page:
                 body=kept,
                 items_key=keys[items_key],
             )
-    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul)
+    return Page(raw=[msgspec.Raw(body)], has_nul=has_nul, lone=True)
+
+
+def error_message(page: Page) -> str | None:
+    """The server's short error text, when a lone object looks like an error (``Message``)."""
+    if not page.lone or len(page) != 1:
+        return None
+    item = page.item(0)
+    if not isinstance(item, dict):
+        return None
+    for key in ("Message", "message", "error", "ExceptionMessage"):
+        value = item.get(key)
+        if isinstance(value, dict):
+            value = value.get("message")
+        if isinstance(value, str):
+            return value[:200]
+    return None
 
 
 def _decode_top(body: bytes) -> tuple[list[t.Any] | dict[str, t.Any], bool]:

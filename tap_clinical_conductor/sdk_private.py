@@ -8,10 +8,10 @@ singer-sdk has no public hook for what the tap needs here:
   ``write_messages=False`` need plain records).
 * ``_increment_stream_state`` is the SDK's per-record state bookkeeping; the page writer moves
   the bookmark once per page through it, and records that cannot raise the bookmark skip it.
-* ``_stream_version`` is what the SDK stamps on RECORD messages. A complete read carries a table
-  version, set when the read turns out to be complete (the SDK only versions at sync start).
-* ``_write_activate_version_message`` writes ACTIVATE_VERSION under every stream map's alias;
-  the tap sends it after a complete read, not before the first record as the SDK would.
+* ``progress_markers`` in ``stream_state`` is where an unsorted stream keeps the greatest change
+  value until the SDK promotes it to the bookmark at the end of the sync. A read that is not
+  proven complete drops it (``hold_bookmark``), so the bookmark does not move past rows that
+  were never read.
 * ``state_manager.is_flushed`` tells the SDK that records were written since the last STATE.
 * ``replication_key`` (public, but read by the SDK during the sync) is cleared when a stream
   turns out to have no change field: the run is FULL_TABLE.
@@ -71,6 +71,7 @@ class GuardedStream(Stream):
 
     emission: Emission = Emission.OBJECTS
     _max_seen: str | None = None
+    _held: bool = False
 
     def choose_emission(self, *, write_messages: bool) -> Emission:
         """How this sync's records leave the stream."""
@@ -81,6 +82,8 @@ class GuardedStream(Stream):
         self, context: t.Mapping[str, t.Any] | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict[str, t.Any], t.Any, t.Any]:
         self.emission = self.choose_emission(write_messages=write_messages)
+        self._held = False
+        self._max_seen = None
         try:
             yield from super()._sync_records(context, write_messages=write_messages)
         finally:
@@ -94,7 +97,7 @@ class GuardedStream(Stream):
         # does not raise it cannot change the state: skip the SDK's state bookkeeping for it. A
         # null change value would also log a warning per record.
         value = latest_record.get("modifiedDate")
-        if value is None or (self._max_seen is not None and value <= self._max_seen):
+        if self._held or value is None or (self._max_seen is not None and value <= self._max_seen):
             return
         self._max_seen = value
         super()._increment_stream_state(latest_record, context=context)
@@ -107,19 +110,10 @@ class GuardedStream(Stream):
         """Records were written outside the SDK loop: the next STATE message is due."""
         self.state_manager.is_flushed = False
 
-    @property
-    def table_version(self) -> int | None:
-        """The version stamped on RECORD messages (``None``: unversioned)."""
-        return self._stream_version
-
-    def start_table_version(self, version: int) -> None:
-        """Stamp ``version`` on this read's records: it is complete, ACTIVATE_VERSION follows."""
-        self._stream_version = version
-
-    def activate_table_version(self) -> None:
-        """Send ACTIVATE_VERSION for this read's version, under every stream map's alias."""
-        if self._stream_version is not None:
-            self._write_activate_version_message(self._stream_version)
+    def hold_bookmark(self) -> None:
+        """Keep the bookmark where it was at the start of this sync, whatever is read after."""
+        self._held = True
+        self.stream_state.pop("progress_markers", None)
 
     def switch_to_full_table(self) -> None:
         """Read the stream in full this run, keeping no bookmark."""

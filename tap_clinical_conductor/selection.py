@@ -25,10 +25,14 @@ from tap_clinical_conductor.timestamps import UTC, parse_datetime
 
 @dataclass(frozen=True)
 class Selection:
-    """The parents to read, in order, and whether they are all of them."""
+    """The parents to read, in order, and whether they are all of them.
+
+    ``unproven`` says why the listing they come from is not proven complete (``None``: it is).
+    """
 
     ids: array[int]
     all_parents: bool
+    unproven: str | None = None
 
 
 class ParentSelector:
@@ -45,7 +49,10 @@ class ParentSelector:
         Raises:
             EndpointUnavailable: The parent's collection answered 404 or 501.
         """
+        since = None
         if self._changed_only and child_bookmark:
             since = parse_datetime(child_bookmark, UTC) - self._lookback
-            return Selection(self._listing.ids(parent, since), all_parents=False)
-        return Selection(self._listing.ids(parent), all_parents=True)
+        ids = self._listing.ids(parent, since)
+        return Selection(
+            ids, all_parents=since is None, unproven=self._listing.unproven(parent, since)
+        )

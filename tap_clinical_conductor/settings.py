@@ -9,6 +9,7 @@ that is absent or null takes the schema's default, so no default is written anyw
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -84,7 +85,7 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "lookback_minutes",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=60,
         description="Re-read changes this far behind the bookmark (late or in-flight writes).",
     ),
@@ -96,7 +97,7 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
     ),
     th.Property(
         "max_retries",
-        th.IntegerType,
+        th.IntegerType(minimum=0),
         default=5,
         description=(
             "Retries of a failing request (5xx, resets, timeouts, broken bodies); "
@@ -149,6 +150,13 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         default=4,
         description="Partitions fetched at once (the old ETL_PARALLEL_JOBS).",
     ),
+    th.Property(
+        "allow_insecure_http",
+        th.BooleanType,
+        default=False,
+        description="Allow a plain http:// api_url to a host other than this machine (the key "
+        "then travels unencrypted).",
+    ),
 ).to_dict()
 
 _PROPERTIES: dict[str, dict[str, t.Any]] = SCHEMA["properties"]
@@ -180,6 +188,7 @@ class Settings:
     prefer_top_level: bool
     max_requests_per_second: float
     max_parallel_requests: int
+    allow_insecure_http: bool
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -208,12 +217,25 @@ class Settings:
             prefer_top_level=bool(get("prefer_top_level")),
             max_requests_per_second=float(get("max_requests_per_second")),
             max_parallel_requests=int(get("max_parallel_requests")),
+            allow_insecure_http=bool(get("allow_insecure_http")),
         )
 
     @property
     def lookback(self) -> dt.timedelta:
         """``lookback_minutes`` as a duration."""
         return dt.timedelta(minutes=self.lookback_minutes)
+
+
+def _loopback(host: str | None) -> bool:
+    """Whether ``host`` is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
@@ -224,8 +246,27 @@ def setting_errors(config: t.Mapping[str, t.Any]) -> list[str]:
         errors.append(
             "api_url must be an http(s) URL with a host, e.g. https://x.clinicalconductor.com/CCSWeb"
         )
-    if not str(config.get("api_key", "")).strip():
+    elif (
+        url.scheme == "http"
+        and not _loopback(url.hostname)
+        and not (config.get("allow_insecure_http") or default("allow_insecure_http"))
+    ):
+        errors.append(
+            "api_url is plain http:// to another host: the API key would travel unencrypted. "
+            "Use https://, or set allow_insecure_http"
+        )
+    key = str(config.get("api_key", ""))
+    if not key.strip():
         errors.append("api_key is empty")
+    elif key != key.strip() or any(c in key for c in "\r\n\t\x00"):
+        # Never the key itself: only what is wrong with it.
+        errors.append(
+            "api_key has leading or trailing whitespace or a line break (a copy-paste?); "
+            "remove it (the key is not shown here)"
+        )
+    header = str(config.get("api_key_header") or default("api_key_header"))
+    if not header or any(c in header for c in " :\r\n\t"):
+        errors.append(f"api_key_header {header!r} is not a valid HTTP header name")
     if config.get("start_date"):
         try:
             parse_datetime(config["start_date"], zone("UTC"))

@@ -21,14 +21,15 @@ from collections import Counter
 import msgspec
 from singer_sdk import Tap, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform
 from typing_extensions import override
 
-from tap_clinical_conductor import readplan
+from tap_clinical_conductor import completeness, readplan
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
 from tap_clinical_conductor.fanout import Progress, ordered_map
 from tap_clinical_conductor.output import RecordOutput
+from tap_clinical_conductor.paging import Proof
 from tap_clinical_conductor.records import (
     DROPPED_OLDER,
     BadRecord,
@@ -45,16 +46,13 @@ from tap_clinical_conductor.responses import Page
 from tap_clinical_conductor.sdk_private import Emission, GuardedStream
 from tap_clinical_conductor.tenant import Tenant
 
-#: A child endpoint is declared missing when this many parents in a row answer 404 before any
-#: parent answered 200: a few requests, not one per parent.
-MISSING_AFTER = 3
 #: A per-parent stream whose first partitions are all empty decides its plan after this many.
 DECIDE_AFTER_EMPTY_PARTITIONS = 25
 #: A top-level stream logs its progress every this many pages.
 LOG_EVERY_PAGES = 50
 
-#: The pages of one parent, or the answer that says the parent (or the endpoint) is gone.
-Partition = list[Page] | EndpointUnavailable
+#: The pages of one parent and the proof they are all, or the answer that says the parent is gone.
+Partition = tuple[list[Page], Proof] | EndpointUnavailable
 #: A page, the parent id its records belong to, or where in a record to find it.
 Located = tuple[Page, int | None, str | None]
 
@@ -101,6 +99,9 @@ class CCStream(GuardedStream):
         self._plan: readplan.ReadPlan | None = None
         self._decoders: _Decoders | None = None
         self._record_counter: metrics.Counter | None = None
+        self._started: dt.datetime | None = None
+        self._written = 0
+        self._why_unproven: str | None = None
 
     @property
     def plan(self) -> readplan.ReadPlan:
@@ -112,9 +113,8 @@ class CCStream(GuardedStream):
     @property
     @override
     def emit_activate_version_messages(self) -> bool:
-        # The SDK would send ACTIVATE_VERSION before the first record, which makes target-postgres
-        # mark every existing row deleted until it is loaded again (and for good if the run dies).
-        # The tap sends it itself after a complete read instead; see `_activate_version`.
+        # target-postgres 0.8.1 retires every row of the table with an older version, whatever
+        # its instance_id. Deletes go through `completeness` instead.
         return False
 
     @override
@@ -131,6 +131,7 @@ class CCStream(GuardedStream):
             else:
                 for record in self._records(page, parent_id, parent_ref):
                     record["data"] = _as_data(record["data"], plain=emission is Emission.PLAIN)
+                    self._written += 1
                     yield record
 
     @override
@@ -180,7 +181,7 @@ class CCStream(GuardedStream):
     def _has_lower_bound(self) -> bool:
         return bool(self._bookmark() or self.tenant.settings.start_date)
 
-    def _decide(self, sample: t.Iterable[object], *, all_parents: bool = True) -> None:
+    def _decide(self, sample: t.Iterable[object]) -> None:
         """Fix this sync's read plan from config or a sample of records."""
         settings = self.tenant.settings
         plan = readplan.decide(
@@ -191,7 +192,6 @@ class CCStream(GuardedStream):
             bookmark=self._bookmark(),
             start_date=settings.start_date,
             lookback=settings.lookback,
-            all_parents=all_parents,
         )
         if self.replication_key and not plan.incremental:
             # Most CC models have no change timestamp: read the whole table, emit no bookmark.
@@ -205,15 +205,48 @@ class CCStream(GuardedStream):
             self.logger.info("%s: change field %r", self.name, plan.change_field)
         self._plan = plan
         self._decoders = None
-        if plan.whole_table:
-            # A complete read carries a table version, so that ACTIVATE_VERSION at the end can
-            # mark rows that were not seen as deleted.
-            self.start_table_version(int(dt.datetime.now(dt.timezone.utc).timestamp()))
 
-    def _activate_version(self) -> None:
-        # Batch files carry no table version: activating one would retire the rows just loaded.
-        if self.plan.whole_table and self.get_batch_config(self.config) is None:
-            self.activate_table_version()
+    # -- proven complete reads -----------------------------------------------------------------
+
+    def _unproven(self, reason: str) -> None:
+        """Note that the read is not proven complete: it deletes nothing, moves no bookmark."""
+        if self._why_unproven is None:
+            self._why_unproven = reason
+            if self.replication_key:
+                self.hold_bookmark()
+            self.logger.warning(
+                "%s: the read is not proven complete (%s); it deletes nothing and keeps the "
+                "bookmark where it was",
+                self.name,
+                reason,
+            )
+
+    def _complete(self, parent_id: int | None, records: int) -> None:
+        """A read of the whole stream (``parent_id`` ``None``) or one parent is proven complete."""
+        plan = self.plan
+        if not plan.whole_table or records == 0 or self._started is None:
+            # Bounded by a bookmark: rows not asked for are not gone. Nothing read: no proof.
+            return
+        maps = self.stream_maps
+        if any(isinstance(m, RemoveRecordTransform) for m in maps):
+            return  # nothing was written
+        # A tap-side alias names the table; otherwise the loader's map names it as the catalogue.
+        alias = maps[0].stream_alias
+        read = completeness.CompleteRead(
+            stream=self.name,
+            staging_table=alias if alias != self.name else self.endpoint.staging_table,
+            parent_id=parent_id,
+            started_at=self._started,
+            lower_bound=plan.lower_bound,
+            records=records,
+        )
+        self.output.declare(completeness.STREAM, completeness.SCHEMA, completeness.KEY)
+        self.output.write_record(
+            completeness.STREAM,
+            read.record(self.tenant.instance_id),
+            None,
+            dt.datetime.now(dt.timezone.utc),
+        )
 
     def _read_with(self) -> _Decoders:
         if self._decoders is None:
@@ -273,7 +306,7 @@ class CCStream(GuardedStream):
     def _write_page(self, page: Page, parent_id: int | None, parent_ref: str | None) -> None:
         """Write one page's records straight to the output and account for them."""
         extracted_at = dt.datetime.now(dt.timezone.utc)
-        version = self.table_version
+        version = None
         # A body with NUL characters is decoded whole (they are scrubbed inside the records).
         encoder = None if page.has_nul else self._read_with().page
         written = None
@@ -297,6 +330,7 @@ class CCStream(GuardedStream):
         else:
             lines, count, best = written
             self.output.write_lines(lines)
+        self._written += count
         if self._record_counter is not None:
             self._record_counter.increment(count)
         if best is not None:
@@ -313,6 +347,9 @@ class CCStream(GuardedStream):
         """Every page of the endpoint, with the parent it belongs to (or where to find it)."""
         endpoint = self.endpoint
         collection = endpoint.collection_path(self.tenant.settings.prefer_top_level)
+        self._started = dt.datetime.now(dt.timezone.utc)
+        self._written = 0
+        self._why_unproven = None
         try:
             if collection is None:
                 yield from self._read_partitions()
@@ -329,8 +366,10 @@ class CCStream(GuardedStream):
                         exc.status,
                         endpoint.parent_key,
                     )
+                    self._written = 0
                     yield from self._read_partitions()
         except EndpointUnavailable as exc:
+            self.tenant.unavailable(exc)
             self.logger.warning(
                 "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
                 self.name,
@@ -347,20 +386,26 @@ class CCStream(GuardedStream):
         """Every page of a collection; ``EndpointUnavailable`` only before the first page."""
         client = self.tenant.client
         if not self.endpoint.odata:
-            page = client.get_page(path, None)
+            page = client.get_page(path, None, single=self.endpoint.single)
+            self.tenant.answered()
             self._decide(page.items)
             yield page, None, parent_ref
-            self._activate_version()
+            self._complete(None, self._written)
             return
         if self._has_lower_bound():
             # The filter of the first page depends on the change field: look at one record.
-            self._decide(client.get_page(path, {"$top": 1}).items)
+            probe = client.get_page(path, {"$top": 1})
+            self.tenant.answered()
+            self._decide(probe.items)
+            self.tenant.verify_filter(self.endpoint, path, self.plan, probe)
         pages = self.tenant.pages(
             self.endpoint, path, self.plan.change_filter(self.tenant.tz), self.logger
         )
         number = 0
         try:
             for number, page in enumerate(pages, start=1):
+                if number == 1:
+                    self.tenant.answered()
                 if self._plan is None:
                     # No lower bound: the first page is unfiltered anyway and doubles as the probe.
                     self._decide(page.items)
@@ -373,7 +418,10 @@ class CCStream(GuardedStream):
             raise
         if self._plan is None:
             self._decide([])
-        self._activate_version()
+        if pages.proof.unproven is not None:
+            self._unproven(pages.proof.unproven)
+        else:
+            self._complete(None, self._written)
 
     # -- per-parent fan-out --------------------------------------------------------------------
 
@@ -384,64 +432,121 @@ class CCStream(GuardedStream):
             selection = self.tenant.parents.select(parent, self._bookmark())
         except EndpointUnavailable as exc:
             raise EndpointUnavailable(str(exc), exc.status, f"{parent.name} listing") from None
+        listing_unproven = selection.unproven
         client = self.tenant.client
         progress = Progress(
             self.logger, self.name, len(selection.ids), lambda: client.counters["requests"]
         )
-        partitions = self._partitions(iter(selection.ids), all_parents=selection.all_parents)
-        for parent_id, pages in partitions:
-            if isinstance(pages, EndpointUnavailable):
-                self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
-                progress.step(0)
-                continue
-            for page in pages:
-                yield page, parent_id, None
-            progress.step(sum(map(len, pages)))
+        partitions = self._partitions(iter(selection.ids))
+        proven: list[tuple[int, int]] = []  # (parent id, records) of partitions proven complete
+        whole = selection.all_parents and listing_unproven is None
+        answered = False
+        try:
+            for parent_id, fetched in partitions:
+                yield from self._partition_pages(parent_id, fetched, proven, progress)
+                answered = answered or not isinstance(fetched, EndpointUnavailable)
+                whole = whole and (
+                    isinstance(fetched, EndpointUnavailable) or fetched[1].unproven is None
+                )
+        except EndpointUnavailable as exc:
+            if answered:
+                # Some parents answered, one that still exists did not: not a missing endpoint.
+                raise RequestFailed(
+                    f"{self.name}: HTTP {exc.status} for a {parent.name} row that still exists, "
+                    "after other parents answered"
+                ) from None
+            raise
         progress.log(final=True)
-        self._activate_version()
+        if listing_unproven is not None and selection.all_parents:
+            self.logger.warning(
+                "%s: the %s listing is not proven complete (%s); only the parents read are "
+                "reconciled",
+                self.name,
+                parent.name,
+                listing_unproven,
+            )
+        if whole:
+            self._complete(None, self._written)
+        else:
+            for parent_id, records in proven:
+                self._complete(parent_id, records)
 
-    def _partitions(
-        self, ids: t.Iterator[int], *, all_parents: bool
-    ) -> t.Iterator[tuple[int, Partition]]:
+    def _partition_pages(
+        self,
+        parent_id: int,
+        fetched: Partition,
+        proven: list[tuple[int, int]],
+        progress: Progress,
+    ) -> t.Iterator[Located]:
+        """One partition's pages; a proven one is noted in ``proven`` with its record count."""
+        if isinstance(fetched, EndpointUnavailable):
+            # Proven gone (see `_fetch_partition`): its children are gone too.
+            self.skipped["partitions skipped, parent gone (HTTP 404)"] += 1
+            progress.step(0)
+            return
+        pages, proof = fetched
+        before = self._written
+        for page in pages:
+            yield page, parent_id, None
+        if proof.unproven is None:
+            proven.append((parent_id, self._written - before))
+        else:
+            self._unproven(proof.unproven)
+        progress.step(sum(map(len, pages)))
+
+    def _partitions(self, ids: t.Iterator[int]) -> t.Iterator[tuple[int, Partition]]:
         """Each parent's pages, in parent order.
 
         Sequential until one partition shows whether there is a change field (every later
-        request's filter depends on it), then on the worker pool. An endpoint whose first
-        ``MISSING_AFTER`` parents all answer 404 does not exist: a few requests, not one per parent.
+        request's filter depends on it), then on the worker pool. A 404 on a parent's first page
+        is either a parent deleted since the listing or an endpoint this tenant lacks: the
+        parent's own collection decides (``_fetch_partition``).
         """
-        missing = answered = 0
+        answered = 0
         for parent_id in ids:
-            pages = self._fetch_partition(parent_id)
-            if isinstance(pages, EndpointUnavailable):
-                missing += 1
-                if not answered and missing >= MISSING_AFTER:
-                    raise EndpointUnavailable(str(pages), pages.status, self.endpoint.path)
-                yield parent_id, pages
+            fetched = self._fetch_partition(parent_id)
+            if isinstance(fetched, EndpointUnavailable):
+                yield parent_id, fetched
                 continue
             answered += 1
-            items = [item for page in pages for item in page.items]
+            items = [item for page in fetched[0] for item in page.items]
             if items or answered >= DECIDE_AFTER_EMPTY_PARTITIONS:
-                self._decide(items, all_parents=all_parents)
-                yield parent_id, pages
+                self._decide(items)
+                yield parent_id, fetched
                 break
-            yield parent_id, pages
+            yield parent_id, fetched
         else:
-            self._decide([], all_parents=all_parents)
+            self._decide([])
             return
         workers = self.tenant.settings.max_parallel_requests
         yield from ordered_map(self._fetch_partition, ids, workers)
 
     def _fetch_partition(self, parent_id: int) -> Partition:
-        """All pages of one parent; runs on worker threads (HTTP and parsing only)."""
+        """All pages of one parent; runs on worker threads (HTTP and parsing only).
+
+        A 404 or 501 on the first page of a parent that is gone from its collection is the
+        parent's absence (returned); for a parent that is still there it is the endpoint's
+        (``EndpointUnavailable`` raised). A 404 or 501 after the first page fails the run.
+        """
         endpoint = self.endpoint
         path = endpoint.path.replace("{" + (endpoint.parent_key or "") + "}", str(parent_id))
         pages = self.tenant.pages(
             endpoint, path, self.plan.change_filter(self.tenant.tz), self.logger
         )
+        got: list[Page] = []
         try:
-            return list(pages)
+            for page in pages:
+                got.append(page)
         except EndpointUnavailable as exc:
+            if got:
+                raise RequestFailed(
+                    f"{self.name}: HTTP {exc.status} on page {len(got) + 1} of {path}"
+                ) from None
+            if self.tenant.listing.exists(endpoint.parent, parent_id):
+                raise EndpointUnavailable(str(exc), exc.status, endpoint.path) from None
             return exc
+        self.tenant.answered()
+        return got, pages.proof
 
 
 def _as_data(data: object, *, plain: bool) -> object:

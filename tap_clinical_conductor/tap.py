@@ -7,6 +7,7 @@ from functools import cached_property
 
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
 from tap_clinical_conductor.catalogue import CATALOGUE
@@ -30,6 +31,12 @@ class TapClinicalConductor(Tap):
             errors = setting_errors(self.config)
             if errors:
                 raise ConfigValidationError("Config validation failed", errors=errors)
+
+    # ACTIVATE_VERSION retires every tenant's rows in target-postgres 0.8.1: deletes go through
+    # `completeness` instead, and the tap never sends it.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        c for c in Tap.capabilities if c != TapCapabilities.ACTIVATE_VERSION
+    ]
 
     @cached_property
     def tenant(self) -> Tenant:

@@ -1,9 +1,10 @@
 """What every stream of one run shares about the tenant.
 
 The settings, the one HTTP client (rate limit and counters are shared), the tenant's identity and
-time zone, the negotiated ``$filter`` format and the parent listings. Built by the tap, handed to
-each stream; nothing here is computed before a stream first asks, so discovery needs no server
-and no valid time zone.
+time zone, the negotiated ``$filter`` format (verified against a known record), the server's page
+size and the parent listings. Built by the tap, handed to each stream; nothing here is computed
+before a stream first asks, so discovery needs no server and no valid time zone. It also knows
+whether the tenant answered anything at all: a run whose every endpoint answers 404 fails.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
 
-from tap_clinical_conductor.catalogue import Endpoint
+from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.client import CCClient
+from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
 from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
-from tap_clinical_conductor.paging import Pager
+from tap_clinical_conductor.paging import PageCaps, Pager
 from tap_clinical_conductor.parents import ParentListing
+from tap_clinical_conductor.readplan import ReadPlan
+from tap_clinical_conductor.responses import Page
 from tap_clinical_conductor.selection import ParentSelector
 from tap_clinical_conductor.settings import Settings
-from tap_clinical_conductor.timestamps import zone
+from tap_clinical_conductor.timestamps import TimestampError, parse_datetime, zone
+
+#: A path every Clinical Conductor tenant serves: asked when the first endpoint answers 404.
+KNOWN_PATH = BY_NAME["sites"].path
 
 
 class Tenant:
@@ -30,6 +37,9 @@ class Tenant:
     def __init__(self, config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:
         self._config = config
         self.logger = logger
+        self.caps = PageCaps()
+        self._answered = False
+        self._filter_verified = False
 
     @cached_property
     def settings(self) -> Settings:
@@ -43,8 +53,8 @@ class Tenant:
 
     @cached_property
     def instance_id(self) -> str:
-        """Tenant identity: configured, or the API host name."""
-        return self.settings.instance_id or str(urlparse(self.settings.api_url).hostname)
+        """Tenant identity: configured, or derived from ``api_url`` (``default_instance_id``)."""
+        return self.settings.instance_id or default_instance_id(self.settings.api_url)
 
     @cached_property
     def tz(self) -> dt.tzinfo:
@@ -65,6 +75,7 @@ class Tenant:
             page_size=self.settings.page_size,
             tenant_tz=self.tz,
             logger=self.logger,
+            caps=self.caps,
         )
 
     @cached_property
@@ -86,4 +97,87 @@ class Tenant:
             change=change,
             formats=self.formats,
             logger=logger,
+            cap=self.caps.of(endpoint),
         )
+
+    # -- is this the tenant? -------------------------------------------------------------------
+
+    def answered(self) -> None:
+        """An endpoint answered with records: ``api_url`` reaches a tenant."""
+        self._answered = True
+
+    def unavailable(self, error: EndpointUnavailable) -> None:
+        """An endpoint answered 404 or 501; if nothing answered yet, check ``api_url``.
+
+        A path every tenant serves is asked: a 404 there too means ``api_url`` misses the API.
+
+        Raises:
+            RequestFailed: The known path answers 404 as well.
+        """
+        if self._answered:
+            return
+        try:
+            self.client.get_page(KNOWN_PATH, None)
+        except EndpointUnavailable as known:
+            raise RequestFailed(
+                f"{error.path} and {KNOWN_PATH} both answer HTTP {known.status}: api_url does not "
+                f"reach a Clinical Conductor API ({self.client.redact(self.settings.api_url)}). "
+                "It must end at the web application folder (e.g. "
+                "https://acme.clinicalconductor.com/CCSWeb), without /api/v1."
+            ) from None
+        self._answered = True
+
+    def verify_filter(self, endpoint: Endpoint, path: str, plan: ReadPlan, probe: Page) -> None:
+        """Check the ``$filter`` datetime literal against a known record, once per run.
+
+        A server may accept a literal and compare it in another zone than the tap meant (a
+        ``...Z`` read as tenant-local time): the filter then silently shifts by the UTC offset.
+        The record must match ``field ge <its own value>`` and not ``field ge <value + 1 s>``.
+        """
+        field = plan.change_field
+        if self._filter_verified or not plan.incremental or field is None or endpoint.id_from:
+            return
+        item = probe.items[0] if len(probe) else None
+        if not isinstance(item, dict) or item.get(field) is None:
+            return
+        rid = item.get(endpoint.id_field)
+        if not isinstance(rid, int) or isinstance(rid, bool):
+            return
+        try:
+            instant = parse_datetime(item[field], self.tz)
+        except (TimestampError, OverflowError):
+            return
+
+        def matches(fmt_instant: tuple[t.Any, dt.datetime]) -> bool:
+            fmt, at = fmt_instant
+            clause = ChangeFilter(field, at, self.tz).clause(fmt)
+            params = {"$filter": f"({clause}) and ({endpoint.id_field} eq {rid})", "$top": 2}
+            items = self.client.get_page(path, params).items
+            if any(not isinstance(i, dict) or i.get(endpoint.id_field) != rid for i in items):
+                raise _FilterIgnored
+            return bool(items)
+
+        self._filter_verified = True
+        try:
+            self.formats.verify(matches, instant)
+        except _FilterIgnored:
+            # Nothing to verify: rows older than the bound are dropped on the client.
+            self.logger.info("%s ignores $filter; the datetime literal cannot be checked", path)
+
+
+class _FilterIgnored(Exception):
+    """The server answered a ``$filter`` on one id with other rows: it ignores ``$filter``."""
+
+
+def default_instance_id(api_url: str) -> str:
+    """The API host and path of ``api_url``, lower case, without scheme, port or ``/CCSWeb``.
+
+    ``https://acme.clinicalconductor.com/CCSWeb`` is ``acme.clinicalconductor.com`` (the host
+    name, as before paths were part of it); two tenants on one host differ by their path
+    (``https://cc.example.com/SiteA/CCSWeb`` is ``cc.example.com/sitea``). The port is left out
+    so that a tenant reached through a tunnel or test port keeps its id; tenants that differ
+    only by port need ``instance_id`` set.
+    """
+    url = urlparse(api_url.strip())
+    path = url.path.rstrip("/").lower().removesuffix("/ccsweb")
+    return f"{(url.hostname or '').lower()}{path}"

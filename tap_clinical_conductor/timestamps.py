@@ -99,12 +99,19 @@ def utc_json(value: dt.datetime, tenant_tz: dt.tzinfo) -> bytes:
     """``value`` in the bookmark format, as a JSON string (``b'"...+00:00"'``).
 
     It runs for every record with a change value, so it avoids ``datetime`` formatting.
+
+    Raises:
+        TimestampError: The instant is outside the years 1 to 9999 in UTC (``0001-01-01T00:00``
+            in a zone east of UTC, ``9999-12-31T23:00`` west of it).
     """
     zone_ = value.tzinfo
-    if zone_ is None:
-        value = value - local_offset(value, tenant_tz)
-    elif zone_ is not UTC:
-        value = value.astimezone(UTC)
+    try:
+        if zone_ is None:
+            value = value - local_offset(value, tenant_tz)
+        elif zone_ is not UTC:
+            value = value.astimezone(UTC)
+    except OverflowError:
+        raise TimestampError(f"out of range in UTC: {value.isoformat()}") from None
     # msgspec writes b'"2024-01-15T15:15:00.123456Z"', leaving out a zero fraction.
     text = _ENCODE(value)
     text = text[:-2] if zone_ is not None else text[:-1]

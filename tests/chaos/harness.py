@@ -381,6 +381,7 @@ class Check:
     bookmarks: list[str] = field(default_factory=list)  # bookmark-ahead-of-data violations
     missing: int = 0  # truth keys not in the table
     expected: int = 0
+    falsely_retired: int = 0  # live rows a complete read retired: false deletions
 
     @property
     def ok(self) -> bool:
@@ -404,6 +405,7 @@ def check(
     result = Check()
     for comparison in compare_all(conn, schema, sandbox, streams):
         result.expected += comparison.expected
+        result.falsely_retired += comparison.falsely_retired
         if not comparison.ok:
             result.problems[comparison.table] = comparison.problems
             for problem in comparison.problems:

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tap_clinical_conductor import completeness
 from tap_clinical_conductor.catalogue import BY_NAME
 from tap_clinical_conductor.records import BadRecord, record_key
 
@@ -27,6 +28,17 @@ class TapRun:
     states: list[dict] = field(default_factory=list)
     activated: set[str] = field(default_factory=set)
     schemas: dict[str, dict] = field(default_factory=dict)
+    #: The run's proven complete reads (``cc_complete_reads`` records).
+    complete: list[dict] = field(default_factory=list)
+
+    @property
+    def complete_streams(self) -> set[str]:
+        """Streams with a proven complete read of the whole stream."""
+        return {c["stream"] for c in self.complete if c["parent_id"] is None}
+
+    def complete_parents(self, stream: str) -> set[int]:
+        """Parents of ``stream`` with a proven complete read of their own."""
+        return {c["parent_id"] for c in self.complete if c["stream"] == stream} - {None}
 
     @property
     def state(self) -> dict:
@@ -89,7 +101,9 @@ def run_tap(
     for line in proc.stdout.splitlines():
         message = json.loads(line)
         kind = message["type"]
-        if kind == "RECORD":
+        if kind == "RECORD" and message["stream"] == completeness.STREAM:
+            run.complete.append(message["record"])
+        elif kind == "RECORD":
             run.records.setdefault(message["stream"], []).append(message["record"])
         elif kind == "STATE":
             run.states.append(message["value"])
@@ -114,18 +128,28 @@ def truth_by_key(sandbox, stream: str) -> dict[tuple, dict]:
 
 
 class Warehouse:
-    """Output of successive runs merged by key, as target-postgres would (upsert; a full-table
-    stream's ACTIVATE_VERSION drops rows that its complete read did not see)."""
+    """Output of successive runs merged by key, as target-postgres and the dbt staging layer
+    would (upsert; a proven complete read of a stream, or of one parent, retires the rows of its
+    scope that it did not return)."""
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[tuple, dict]] = {}
 
     def apply(self, run: TapRun) -> None:
-        for stream in set(run.records) | run.activated:
+        streams = set(run.records) | {c["stream"] for c in run.complete}
+        for stream in streams:
             table = self.tables.setdefault(stream, {})
             fresh = {key_of(stream, r): r["data"] for r in run.records.get(stream, [])}
-            if stream in run.activated:
+            lower = {
+                c["parent_id"]: c["lower_bound"] for c in run.complete if c["stream"] == stream
+            }
+            assert all(v is None for v in lower.values()), "windowed reads: not modelled here"
+            if stream in run.complete_streams:
                 table.clear()
+            else:
+                parents = run.complete_parents(stream)
+                for key in [k for k in table if k[0] in parents and len(k) == 2]:
+                    del table[key]
             table.update(fresh)
 
     def diff(self, sandbox, stream: str) -> str:

@@ -19,7 +19,7 @@ class RecordingClient:
         self.calls: list[tuple[str, dict]] = []
         self.reject = reject or set()
 
-    def get_page(self, path: str, params: dict | None = None) -> Page:
+    def get_page(self, path: str, params: dict | None = None, *, single: bool = False) -> Page:
         self.calls.append((path, dict(params or {})))
         text = (params or {}).get("$filter", "")
         if any(bad in text for bad in self.reject):
@@ -46,32 +46,44 @@ def test_first_run_reads_everything_ordered_by_id():
     client = RecordingClient([[{"id": 1, "lastUpdatedOn": "2025-01-01T00:00:00"}]])
     records = run_stream(make_tap(), "studies", client)
     assert [r["id"] for r in records] == [1]
-    # Without a bookmark the first page doubles as the probe for the change field.
-    assert client.calls == [("/api/v1/studies/odata", {"$orderby": "id", "$top": 1000})]
+    # Without a bookmark the first page doubles as the probe for the change field. A short page
+    # without a next link is confirmed by one more request: a server may cap $top below 1000.
+    assert client.calls == [
+        ("/api/v1/studies/odata", {"$orderby": "id", "$top": 1000}),
+        ("/api/v1/studies/odata", {"$orderby": "id", "$top": 1000, "$filter": "id gt 1"}),
+    ]
 
 
 def test_incremental_filter_is_bookmark_minus_lookback_in_accepted_format():
     state = bookmark_state("studies", "2025-06-01T12:00:00.000000+00:00")
     tap = make_tap({"lookback_minutes": 30, "tenant_timezone": "America/New_York"}, state)
     sample = [{"id": 1, "lastUpdatedOn": "2025-06-01T08:00:00"}]
-    client = RecordingClient([sample, sample], reject={"Z"})
+    # Probe, the literal checked on the probed record (it matches its own time, not a second
+    # later), then the read.
+    client = RecordingClient([sample, sample, [], sample], reject={"Z"})
     run_stream(tap, "studies", client)
     filters = [c[1].get("$filter") for c in client.calls[1:]]
     # iso_utc was refused with a 400; iso_local (tenant time, 11:30 UTC = 07:30 EDT) accepted.
-    assert filters == [
-        "lastUpdatedOn ge 2025-06-01T11:30:00Z",
-        "lastUpdatedOn ge 2025-06-01T07:30:00",
+    # Rows whose change value is null are read too: `ge` never matches them.
+    assert filters[:3] == [
+        "(lastUpdatedOn ge 2025-06-01T12:00:00Z or lastUpdatedOn eq null) and (id eq 1)",
+        "(lastUpdatedOn ge 2025-06-01T08:00:00 or lastUpdatedOn eq null) and (id eq 1)",
+        "(lastUpdatedOn ge 2025-06-01T08:00:01 or lastUpdatedOn eq null) and (id eq 1)",
     ]
+    assert filters[3] == "lastUpdatedOn ge 2025-06-01T07:30:00 or lastUpdatedOn eq null"
 
 
 def test_keyset_paging_combines_change_filter_and_last_id():
     state = bookmark_state("patients", "2025-06-01T00:00:00.000000+00:00")
     tap = make_tap({"page_size": 2, "lookback_minutes": 0}, state)
     rows = [{"id": i, "modifiedDate": "2025-07-01T00:00:00Z"} for i in (3, 4, 9)]
-    client = RecordingClient([rows[:1], rows[:2], rows[2:]])
+    # Probe, literal check (match, no match a second later), then two pages.
+    client = RecordingClient([rows[:1], rows[:1], [], rows[:2], rows[2:]])
     records = run_stream(tap, "patients", client)
     assert [r["id"] for r in records] == [3, 4, 9]
-    assert client.calls[2][1]["$filter"] == ("(modifiedDate ge 2025-06-01T00:00:00Z) and (id gt 4)")
+    assert client.calls[-1][1]["$filter"] == (
+        "(modifiedDate ge 2025-06-01T00:00:00Z or modifiedDate eq null) and (id gt 4)"
+    )
 
 
 def test_stream_without_change_field_downgrades_to_full_table():
@@ -98,7 +110,8 @@ def test_records_older_than_the_bound_are_dropped_when_server_ignores_filter():
         {"id": 1, "modifiedDate": "2025-01-01T00:00:00Z"},
         {"id": 2, "modifiedDate": "2025-06-02T00:00:00Z"},
     ]
-    records = run_stream(tap, "patients", RecordingClient([rows[:1], rows]))
+    # The literal check gets every row back: the server ignores $filter.
+    records = run_stream(tap, "patients", RecordingClient([rows[:1], rows, rows]))
     assert [r["id"] for r in records] == [2]
 
 

@@ -66,7 +66,7 @@ def test_three_incremental_rounds_lose_nothing(sandbox, tmp_path, profile):
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.stderr[-3000:]
     warehouse.apply(run)
-    selected = {s for s in run.schemas if s not in PLAN_404 | ENTERPRISE_501}
+    selected = {s for s in run.schemas if s in ALL_STREAMS - PLAN_404 - ENTERPRISE_501}
     assert_equal_to_truth(warehouse, sb, selected)
     state = run.state
     first_requests = None
@@ -153,8 +153,9 @@ def test_changed_parents_scope_reads_only_changed_studies(sandbox, tmp_path):
         s for s in truth_by_key(sb, "studies").values() if normalise(s["modifiedDate"], tz) >= since
     ]
     assert 2 <= len(changed_since) < len(truth_by_key(sb, "studies")) / 2
-    # One request per study changed since the bookmark, not one per study.
-    assert sum(per_study.values()) == len(changed_since)
+    # About one request per study changed since the bookmark, not one per study. A partition
+    # as long as the longest page seen so far costs one more request (the server may cap $top).
+    assert len(changed_since) <= sum(per_study.values()) <= 2 * len(changed_since)
     warehouse.apply(run)
     missing = warehouse.diff(sb, "study_notes")
     assert "1 missing" in missing  # the note under the unchanged study waits for a full run

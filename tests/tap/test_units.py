@@ -273,3 +273,16 @@ def test_proxy_and_ca_variables_are_read_once_per_session(monkeypatch):
     assert session.verify == "/etc/ssl/site-ca.pem"
     monkeypatch.setenv("NO_PROXY", "site.example")
     assert CCClient(settings)._session().proxies == {}
+
+
+def test_tenants_on_one_host_get_different_stable_default_ids():
+    from tap_clinical_conductor.tenant import default_instance_id
+
+    site_a = default_instance_id("https://cc.example.com/SiteA/CCSWeb")
+    site_b = default_instance_id("https://cc.example.com/SiteB/CCSWeb/")
+    assert site_a != site_b
+    assert site_a == default_instance_id("https://CC.example.com/SiteA/CCSWeb/")  # stable
+    # The usual layout keeps the host name, the default before paths were part of it.
+    assert default_instance_id("https://acme.clinicalconductor.com/CCSWeb") == (
+        "acme.clinicalconductor.com"
+    )

@@ -9,6 +9,8 @@
   * A missing table (a stream not selected, or one of the job plan's endpoints that answer 404 on
     real tenants) or a missing column gives typed NULLs: the models still build, with no rows.
   * source() is always called, so the lineage graph shows every staging table.
+  * Deletes: _sdc_deleted_at is also set on rows that a later proven complete read of their
+    tenant and stream (or of their parent) did not return, per cc_retired_at() below.
 -#}
 {% macro cc_source(table, parent_key=none, id_type='bigint') %}
 {%- set src = source('cc', table) -%}
@@ -36,6 +38,7 @@ where false
 {%- else -%}
 {%- set parent = cols.get((parent_key or '') | lower | replace('_', '')) if parent_key else none -%}
 {%- set change = cols.get('modifieddate') -%}
+with raw as (
 select
     {{ adapter.quote(cols['instanceid'].name) if 'instanceid' in cols else 'null' }}::text as instance_id,
     {{ adapter.quote(cols['id'].name) }}::{{ id_type }} as id,
@@ -49,6 +52,8 @@ select
     {%- set v = cols.get('sdctableversion') %}
     {{ (adapter.quote(v.name) ~ '::bigint') if v is not none else 'null::bigint' }} as _sdc_table_version
 from {{ src }}
+)
+{{ cc_retired(table) }}
 {%- endif -%}
 {% endmacro %}
 
@@ -59,4 +64,74 @@ from {{ src }}
     _sdc_deleted_at as deleted_at,
     (_sdc_deleted_at is not null) as is_deleted,
     md5(data::text) as record_hash
+{%- endmacro %}
+
+{#-
+  The rows of `raw` (a CTE in scope) with _sdc_deleted_at also set where a proven complete read
+  of their tenant and stream, or of their parent, did not return them: the row's last extraction
+  is older than the read's start, and its change value reaches the read's lower bound, if any.
+  The read's start is the deletion time. Rows that still exist are returned by every such read,
+  so they are never retired.
+
+  The tap writes a complete read to cc_complete_reads only after it proved the read whole
+  (tap_clinical_conductor/completeness.py). It counts here only once the warehouse holds at least
+  as many rows of its scope extracted since its start as the read wrote (a load that did not
+  arrive whole retires nothing), and a read that wrote no rows proves nothing. Equality joins
+  only (whole stream on the tenant, one parent on tenant and parent): linear in rows and reads.
+-#}
+{% macro cc_retired(table) -%}
+{%- set src = source('cc', 'cc_complete_reads') -%}
+{%- set rel = none -%}
+{%- if execute -%}
+    {%- set rel = adapter.get_relation(database=src.database, schema=src.schema, identifier=src.identifier) -%}
+{%- endif -%}
+{%- if rel is none -%}
+select * from raw
+{%- else -%}
+{%- set cols = {} -%}
+{%- for c in adapter.get_columns_in_relation(rel) -%}
+    {%- do cols.update({(c.name | lower | replace('_', '')): c}) -%}
+{%- endfor -%}
+, reads as (
+    select
+        {{ adapter.quote(cols['instanceid'].name) }}::text as instance_id,
+        {{ adapter.quote(cols['parentid'].name) }}::bigint as parent_id,
+        {{ cc_column_ts(cols['startedat']) }} as started_at,
+        {{ cc_column_ts(cols['lowerbound']) }} as lower_bound,
+        {{ adapter.quote(cols['records'].name) }}::bigint as records
+    from {{ src }}
+    where {{ adapter.quote(cols['stagingtable'].name) }} = '{{ table }}'
+      and {{ adapter.quote(cols['records'].name) }} > 0
+), whole as (
+    select r.instance_id, r.started_at, r.lower_bound
+    from reads as r
+    join raw as seen
+      on seen.instance_id = r.instance_id and seen._sdc_extracted_at >= r.started_at
+    where r.parent_id is null
+    group by r.instance_id, r.started_at, r.lower_bound, r.records
+    having count(*) >= r.records
+), per_parent as (
+    select r.instance_id, r.parent_id, r.started_at, r.lower_bound
+    from reads as r
+    join raw as seen
+      on seen.instance_id = r.instance_id and seen.parent_id = r.parent_id
+     and seen._sdc_extracted_at >= r.started_at
+    where r.parent_id is not null
+    group by r.instance_id, r.parent_id, r.started_at, r.lower_bound, r.records
+    having count(*) >= r.records
+)
+select
+    raw.instance_id, raw.id, raw.parent_id, raw.source_modified_at, raw.data,
+    raw._sdc_extracted_at, raw._sdc_batched_at,
+    coalesce(raw._sdc_deleted_at, greatest(w.started_at, p.started_at)) as _sdc_deleted_at,
+    raw._sdc_table_version
+from raw
+left join whole as w
+  on w.instance_id = raw.instance_id and raw._sdc_extracted_at < w.started_at
+ and (w.lower_bound is null or raw.source_modified_at >= w.lower_bound)
+left join per_parent as p
+  on p.instance_id = raw.instance_id and p.parent_id = raw.parent_id
+ and raw._sdc_extracted_at < p.started_at
+ and (p.lower_bound is null or raw.source_modified_at >= p.lower_bound)
+{%- endif -%}
 {%- endmacro %}
