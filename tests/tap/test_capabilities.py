@@ -79,7 +79,11 @@ def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     messages = [json.loads(line) for line in proc.stdout.splitlines()]
     assert {m["stream"] for m in messages if m["type"] == "BATCH"} == streams
-    assert not [m for m in messages if m["type"] in ("RECORD", "ACTIVATE_VERSION")]
+    # Only the proven complete reads travel as RECORDs; no ACTIVATE_VERSION ever.
+    assert not [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
+    records = [m for m in messages if m["type"] == "RECORD"]
+    assert {m["stream"] for m in records} == {"cc_complete_reads"}
+    assert {m["record"]["stream"] for m in records} == streams
     for stream in streams:
         manifest = [
             f
@@ -102,8 +106,11 @@ def test_stream_map_alias_names_every_message(sandbox, tmp_path):
     config = tap_config(sb, stream_maps={"sites": {"__alias__": "cc_sites"}})
     run = run_tap(config, catalog=catalog_selecting(config, {"sites"}, tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
-    assert set(run.records) == {"cc_sites"} and set(run.schemas) == {"cc_sites"}
-    assert run.activated == {"cc_sites"}
+    assert set(run.records) == {"cc_sites"}
+    assert set(run.schemas) == {"cc_sites", "cc_complete_reads"}
+    # The complete read names the aliased table, so the warehouse retires rows there.
+    assert not run.activated
+    assert [c["staging_table"] for c in run.complete] == ["cc_sites"]
     assert len(run.records["cc_sites"]) == len(truth_by_key(sb, "sites"))
 
 
