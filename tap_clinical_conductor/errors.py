@@ -11,6 +11,13 @@ class AuthError(CCError):
     """401/403: the key was refused. Fatal for the run."""
 
 
+class HostUnreachable(CCError):
+    """No connection to a host that never answered: refused, or its name does not resolve.
+
+    Fatal for the run: the host is wrong or down, and retrying only delays saying so.
+    """
+
+
 class EndpointUnavailable(CCError):
     """404 or 501: the endpoint (or, on a child path, the parent) does not exist.
 

@@ -37,6 +37,29 @@ def test_wrong_header_name_is_a_refused_key(sandbox, tmp_path):
     assert_no_secret(run)
 
 
+@pytest.mark.parametrize(
+    ("api_url", "host", "cause"),
+    [
+        ("http://127.0.0.1:9/CCSWeb", "127.0.0.1:9", "connection refused"),
+        ("https://no-such-tenant.invalid/CCSWeb", "no-such-tenant.invalid", "does not resolve"),
+    ],
+)
+def test_unreachable_host_fails_fast_naming_the_host(api_url, host, cause):
+    # Default retry settings: a host that never answered is not retried with the full backoff.
+    started = time.monotonic()
+    run = run_tap({"api_url": api_url, "api_key": API_KEY})
+    elapsed = time.monotonic() - started
+    assert run.returncode != 0
+    assert elapsed < 15, elapsed
+    logged = [line for line in run.stderr.splitlines() if " | " in line]
+    fatal = [line for line in logged if "cannot connect to the host" in line]
+    assert len(fatal) == 1, run.stderr[-3000:]
+    assert host in fatal[0]
+    assert cause in fatal[0]
+    assert "Check api_url" in fatal[0]
+    assert_no_secret(run)
+
+
 def test_unreachable_host_fails_naming_the_url(tmp_path):
     config = {
         "api_url": "http://127.0.0.1:9/CCSWeb",
