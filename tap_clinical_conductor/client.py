@@ -247,7 +247,8 @@ class CCClient:
             if _origin(target) != _origin(self.base_url):
                 raise RequestFailed(
                     f"GET {shown} was redirected to another host ({urlsplit(target).netloc}); "
-                    "the API key is never sent there. Check api_url."
+                    "the API key is never sent there.",
+                    fix="Check api_url.",
                 )
             url = target
         raise RequestFailed(f"GET {shown}: more than {MAX_REDIRECTS} redirects")
@@ -256,9 +257,9 @@ class CCClient:
         """Host and port only: ``api_url`` could carry credentials."""
         parts = urlsplit(self.base_url)
         host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
-        return self.redact(
-            f"Unreachable tenant: cannot connect to the host {host} ({cause}, {attempts} "
-            "attempts). Check api_url and the network (DNS, VPN, proxy, firewall)."
+        return (
+            f"Unreachable tenant: cannot connect to the host {self.redact(host)} "
+            f"({cause}, {attempts} attempts)."
         )
 
     def _check(self, response: requests.Response, path: str, shown: str) -> str | None:
@@ -267,8 +268,8 @@ class CCClient:
             return None
         if status in (401, 403):
             raise AuthError(
-                f"The API refused the key (HTTP {status}) on GET {shown}. Check `api_key` and "
-                f"`api_key_header` (currently {self.settings.api_key_header!r})."
+                f"The API refused the key (HTTP {status}) on GET {shown} "
+                f"(api_key_header is {self.settings.api_key_header!r})."
             )
         if status in (404, 501):
             raise EndpointUnavailable(f"HTTP {status} on GET {shown}", status, path)

@@ -28,6 +28,29 @@ def test_refused_key_stops_with_a_clear_message(sandbox, tmp_path):
     assert not run.records
 
 
+@pytest.mark.parametrize(
+    ("case", "fix"),
+    [("refused key", "Check `api_key`"), ("unreachable host", "Check api_url")],
+)
+def test_fatal_error_ends_with_one_line_and_no_traceback(sandbox, case, fix):
+    sb = sandbox()
+    if case == "refused key":
+        config = tap_config(sb, api_key="wrong-key-123")
+    else:
+        config = tap_config(sb, api_url="http://127.0.0.1:9/CCSWeb")
+    quiet = run_tap(config, env={"LOGLEVEL": "INFO"})
+    assert quiet.returncode == 1
+    assert "Traceback" not in quiet.stderr
+    last = quiet.stderr.strip().splitlines()[-1]
+    assert "| ERROR" in last
+    assert fix in last
+    assert "wrong-key-123" not in quiet.stderr + quiet.stdout
+    debug = run_tap(config, env={"LOGLEVEL": "DEBUG"})
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+    assert "wrong-key-123" not in debug.stderr + debug.stdout
+
+
 def test_wrong_header_name_is_a_refused_key(sandbox, tmp_path):
     sb = sandbox()
     catalog = catalog_selecting(tap_config(sb), {"studies"}, tmp_path)
