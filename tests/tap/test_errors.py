@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from tap_clinical_conductor.client import CCClient
+from tap_clinical_conductor.errors import HostUnreachable, RequestFailed
+from tap_clinical_conductor.settings import Settings
 
 from .conftest import API_KEY, tap_config
 from .tapio import Warehouse, catalog_selecting, run_tap
@@ -81,6 +86,21 @@ def test_unreachable_host_fails_fast_naming_the_host(api_url, host, cause):
     assert cause in fatal[0]
     assert "Check api_url" in fatal[0]
     assert_no_secret(run)
+
+
+def test_refused_connection_after_the_tenant_answered_gets_every_retry(sandbox):
+    # Only a host that never answered fails fast; a tenant that goes away mid-run is retried.
+    sb = sandbox()
+    settings = Settings.from_config(tap_config(sb, max_retries=3, backoff_base_seconds=0.01))
+    client = CCClient(settings)
+    assert client.get_page("/api/v1/sites").items
+    sb.stop()
+    # Another thread: a new session, not the kept-alive connection of the first request.
+    with ThreadPoolExecutor(1) as pool:
+        failure = pool.submit(client.get_page, "/api/v1/sites").exception()
+    assert isinstance(failure, RequestFailed)
+    assert not isinstance(failure, HostUnreachable)
+    assert "after 4 attempts: cannot connect to the host" in str(failure)
 
 
 def test_unreachable_host_fails_naming_the_url(tmp_path):
