@@ -25,6 +25,7 @@ from tap_clinical_conductor.errors import (
     AuthError,
     BadRequest,
     EndpointUnavailable,
+    HostUnreachable,
     RequestFailed,
 )
 from tap_clinical_conductor.responses import Page, error_message, parse_body
@@ -36,6 +37,10 @@ _TRANSIENT_STATUSES = frozenset({408, 500, 502, 503, 504})
 USER_AGENT = "tap-clinical-conductor"
 #: Redirects followed within the tenant's own scheme, host and port.
 MAX_REDIRECTS = 5
+#: Quick retries of a refused connection or unresolved name while the tenant has never answered:
+#: the host is wrong or down, and the full backoff would only delay saying so.
+FIRST_CONTACT_RETRIES = 2
+FIRST_CONTACT_WAIT_SECONDS = 0.5
 
 
 class RateLimiter:
@@ -88,6 +93,8 @@ class CCClient:
         self._counter_lock = threading.Lock()
         self._local = threading.local()
         self._random = random.Random(seed)
+        #: The tenant answered once in this run: later connection failures are transient.
+        self._answered = False
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -178,6 +185,15 @@ class CCClient:
                 requests.exceptions.ContentDecodingError,
                 urllib3.exceptions.HTTPError,
             ) as exc:
+                cause = _connect_failure(exc)
+                if cause is not None and not self._answered:
+                    attempt += 1
+                    self.count("retries")
+                    if attempt > min(FIRST_CONTACT_RETRIES, self.settings.max_retries):
+                        raise HostUnreachable(self._unreachable(cause, attempt)) from None
+                    LOGGER.debug("GET %s: %s; quick retry %d", shown, cause, attempt)
+                    time.sleep(FIRST_CONTACT_WAIT_SECONDS)
+                    continue
                 problem = _describe_network_error(exc)
             except _Retryable as exc:
                 problem = str(exc)
@@ -222,6 +238,7 @@ class CCClient:
                 stream=True,
                 allow_redirects=False,
             )
+            self._answered = True
             location = response.headers.get("Location")
             if not response.is_redirect or location is None:
                 return response
@@ -230,10 +247,20 @@ class CCClient:
             if _origin(target) != _origin(self.base_url):
                 raise RequestFailed(
                     f"GET {shown} was redirected to another host ({urlsplit(target).netloc}); "
-                    "the API key is never sent there. Check api_url."
+                    "the API key is never sent there.",
+                    fix="Check api_url.",
                 )
             url = target
         raise RequestFailed(f"GET {shown}: more than {MAX_REDIRECTS} redirects")
+
+    def _unreachable(self, cause: str, attempts: int) -> str:
+        """Host and port only: ``api_url`` could carry credentials."""
+        parts = urlsplit(self.base_url)
+        host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+        return (
+            f"Unreachable tenant: cannot connect to the host {self.redact(host)} "
+            f"({cause}, {attempts} attempts)."
+        )
 
     def _check(self, response: requests.Response, path: str, shown: str) -> str | None:
         status = response.status_code
@@ -241,8 +268,8 @@ class CCClient:
             return None
         if status in (401, 403):
             raise AuthError(
-                f"The API refused the key (HTTP {status}) on GET {shown}. Check `api_key` and "
-                f"`api_key_header` (currently {self.settings.api_key_header!r})."
+                f"The API refused the key (HTTP {status}) on GET {shown} "
+                f"(api_key_header is {self.settings.api_key_header!r})."
             )
         if status in (404, 501):
             raise EndpointUnavailable(f"HTTP {status} on GET {shown}", status, path)
@@ -330,6 +357,17 @@ def _error_excerpt(response: requests.Response) -> str:
             if isinstance(value, str):
                 return value[:200]
     return f"JSON error body, {len(response.content)} bytes"
+
+
+def _connect_failure(exc: Exception) -> str | None:
+    """Why no connection could be opened (refused, name unknown), or None for other failures."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    if isinstance(reason, urllib3.exceptions.NameResolutionError):
+        return "the name does not resolve"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        return "connection refused" if "refused" in str(reason).lower() else "no route to it"
+    return None
 
 
 def _describe_network_error(exc: Exception) -> str:

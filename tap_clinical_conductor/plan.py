@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows = plan(tap)
     except CCError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.fatal_line()}", file=sys.stderr)
         return 2
     if args.json:
         for row in rows:

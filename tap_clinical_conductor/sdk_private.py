@@ -15,6 +15,8 @@ singer-sdk has no public hook for what the tap needs here:
 * ``state_manager.is_flushed`` tells the SDK that records were written since the last STATE.
 * ``replication_key`` (public, but read by the SDK during the sync) is cleared when a stream
   turns out to have no change field: the run is FULL_TABLE.
+* ``stream_state`` is the SDK's own dict for the stream, written back into every STATE message:
+  a stream the catalog sets to FULL_TABLE drops its bookmark there (``forget_bookmark``).
 
 Any singer-sdk other than ``CHECKED_VERSIONS`` stops the tap at import: re-check each item above
 against its source, then add the version.
@@ -119,3 +121,8 @@ class GuardedStream(Stream):
         """Read the stream in full this run, keeping no bookmark."""
         self.replication_key = None
         self.forced_replication_method = "FULL_TABLE"
+
+    def forget_bookmark(self) -> None:
+        """Drop the stream's bookmark from the state: a FULL_TABLE stream keeps none."""
+        for key in ("replication_key", "replication_key_value", "progress_markers"):
+            self.stream_state.pop(key, None)

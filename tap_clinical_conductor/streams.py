@@ -22,6 +22,7 @@ import msgspec
 from singer_sdk import Tap, metrics
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
 from tap_clinical_conductor import completeness, readplan
@@ -184,16 +185,25 @@ class CCStream(GuardedStream):
     def _decide(self, sample: t.Iterable[object]) -> None:
         """Fix this sync's read plan from config or a sample of records."""
         settings = self.tenant.settings
+        # The catalog (or an earlier sync of this run) chose FULL_TABLE: no filter, no bookmark.
+        full_table = self.replication_method == REPLICATION_FULL_TABLE
         plan = readplan.decide(
             self.endpoint,
             sample,
-            incremental_capable=bool(self.replication_key),
+            incremental_capable=bool(self.replication_key) and not full_table,
             overrides=settings.change_field_overrides,
-            bookmark=self._bookmark(),
+            bookmark=None if full_table else self._bookmark(),
             start_date=settings.start_date,
             lookback=settings.lookback,
         )
-        if self.replication_key and not plan.incremental:
+        if full_table and self.replication_key:
+            self.logger.info(
+                "%s: FULL_TABLE in the catalog; every record is read and no bookmark kept",
+                self.name,
+            )
+            self.switch_to_full_table()
+            self.forget_bookmark()
+        elif self.replication_key and not plan.incremental:
             # Most CC models have no change timestamp: read the whole table, emit no bookmark.
             self.logger.info(
                 "%s: no change field (looked for %s); full table this run",

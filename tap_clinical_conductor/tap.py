@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import typing as t
 from functools import cached_property
 
@@ -11,6 +13,7 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
 from tap_clinical_conductor.catalogue import CATALOGUE
+from tap_clinical_conductor.errors import CCError
 from tap_clinical_conductor.output import LineWriter, RecordOutput
 from tap_clinical_conductor.settings import SCHEMA, setting_errors
 from tap_clinical_conductor.streams import CCStream
@@ -37,6 +40,22 @@ class TapClinicalConductor(Tap):
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         c for c in Tap.capabilities if c != TapCapabilities.ACTIVATE_VERSION
     ]
+
+    @classmethod
+    @override
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the command line; the tap's own errors end the run with one line, exit status 1.
+
+        The SDK's exception hook logs an uncaught error with its traceback. A refused key or an
+        unreachable host is a fact to fix, not a bug to debug: the traceback follows only when
+        debug logging is on (``LOGLEVEL=DEBUG``).
+        """
+        try:
+            super().invoke(*args, **kwargs)
+        except CCError as exc:
+            debug = cls.logger.isEnabledFor(logging.DEBUG)
+            cls.logger.error("%s", exc.fatal_line(), exc_info=exc if debug else None)  # noqa: TRY400
+            sys.exit(1)
 
     @cached_property
     def tenant(self) -> Tenant:

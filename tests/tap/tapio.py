@@ -77,6 +77,7 @@ def run_tap(
     catalog: Path | None = None,
     discover: bool = False,
     timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> TapRun:
     """Run ``tap-clinical-conductor`` in a subprocess and parse its Singer output."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,9 +92,13 @@ def run_tap(
             args += ["--state", str(state_path)]
         if catalog is not None:
             args += ["--catalog", str(catalog)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.run(
-            args, capture_output=True, text=True, timeout=timeout, env=env, check=False
+            args,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            check=False,
         )
     run = TapRun(proc.returncode, proc.stdout, proc.stderr)
     if discover:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from tap_clinical_conductor.client import CCClient
+from tap_clinical_conductor.errors import HostUnreachable, RequestFailed
+from tap_clinical_conductor.settings import Settings
 
 from .conftest import API_KEY, tap_config
 from .tapio import Warehouse, catalog_selecting, run_tap
@@ -28,6 +33,29 @@ def test_refused_key_stops_with_a_clear_message(sandbox, tmp_path):
     assert not run.records
 
 
+@pytest.mark.parametrize(
+    ("case", "fix"),
+    [("refused key", "Check `api_key`"), ("unreachable host", "Check api_url")],
+)
+def test_fatal_error_ends_with_one_line_and_no_traceback(sandbox, case, fix):
+    sb = sandbox()
+    if case == "refused key":
+        config = tap_config(sb, api_key="wrong-key-123")
+    else:
+        config = tap_config(sb, api_url="http://127.0.0.1:9/CCSWeb")
+    quiet = run_tap(config, env={"LOGLEVEL": "INFO"})
+    assert quiet.returncode == 1
+    assert "Traceback" not in quiet.stderr
+    last = quiet.stderr.strip().splitlines()[-1]
+    assert "| ERROR" in last
+    assert fix in last
+    assert "wrong-key-123" not in quiet.stderr + quiet.stdout
+    debug = run_tap(config, env={"LOGLEVEL": "DEBUG"})
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+    assert "wrong-key-123" not in debug.stderr + debug.stdout
+
+
 def test_wrong_header_name_is_a_refused_key(sandbox, tmp_path):
     sb = sandbox()
     catalog = catalog_selecting(tap_config(sb), {"studies"}, tmp_path)
@@ -35,6 +63,44 @@ def test_wrong_header_name_is_a_refused_key(sandbox, tmp_path):
     assert run.returncode != 0
     assert "X-ApiKey" in run.stderr
     assert_no_secret(run)
+
+
+@pytest.mark.parametrize(
+    ("api_url", "host", "cause"),
+    [
+        ("http://127.0.0.1:9/CCSWeb", "127.0.0.1:9", "connection refused"),
+        ("https://no-such-tenant.invalid/CCSWeb", "no-such-tenant.invalid", "does not resolve"),
+    ],
+)
+def test_unreachable_host_fails_fast_naming_the_host(api_url, host, cause):
+    # Default retry settings: a host that never answered is not retried with the full backoff.
+    started = time.monotonic()
+    run = run_tap({"api_url": api_url, "api_key": API_KEY})
+    elapsed = time.monotonic() - started
+    assert run.returncode != 0
+    assert elapsed < 15, elapsed
+    logged = [line for line in run.stderr.splitlines() if " | " in line]
+    fatal = [line for line in logged if "cannot connect to the host" in line]
+    assert len(fatal) == 1, run.stderr[-3000:]
+    assert host in fatal[0]
+    assert cause in fatal[0]
+    assert "Check api_url" in fatal[0]
+    assert_no_secret(run)
+
+
+def test_refused_connection_after_the_tenant_answered_gets_every_retry(sandbox):
+    # Only a host that never answered fails fast; a tenant that goes away mid-run is retried.
+    sb = sandbox()
+    settings = Settings.from_config(tap_config(sb, max_retries=3, backoff_base_seconds=0.01))
+    client = CCClient(settings)
+    assert client.get_page("/api/v1/sites").items
+    sb.stop()
+    # Another thread: a new session, not the kept-alive connection of the first request.
+    with ThreadPoolExecutor(1) as pool:
+        failure = pool.submit(client.get_page, "/api/v1/sites").exception()
+    assert isinstance(failure, RequestFailed)
+    assert not isinstance(failure, HostUnreachable)
+    assert "after 4 attempts: cannot connect to the host" in str(failure)
 
 
 def test_unreachable_host_fails_naming_the_url(tmp_path):

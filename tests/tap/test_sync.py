@@ -215,3 +215,23 @@ def test_request_plan_counts_requests_before_syncing(sandbox, tmp_path):
     assert rows["patient_visit_elements"]["hours"] == round(
         rows["patient_visit_elements"]["requests"] / 5 / 3600, 2
     )
+
+
+def test_catalog_full_table_reads_every_record_despite_a_bookmark(sandbox, tmp_path):
+    sb = sandbox(profile="plan")
+    config = tap_config(sb, lookback_minutes=0)
+    catalog = catalog_selecting(config, {"studies"}, tmp_path)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.stderr[-2000:]
+    everything = sorted(first.keys("studies"))
+    assert first.state["bookmarks"]["studies"]["replication_key_value"]
+    entries = json.loads(catalog.read_text())
+    for entry in entries["streams"]:
+        if entry["tap_stream_id"] == "studies":
+            entry["replication_method"] = "FULL_TABLE"
+    full_catalog = tmp_path / "full-table.json"
+    full_catalog.write_text(json.dumps(entries))
+    run = run_tap(config, catalog=full_catalog, state=first.state)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert sorted(run.keys("studies")) == everything
+    assert "replication_key_value" not in run.state["bookmarks"].get("studies", {})
