@@ -28,7 +28,7 @@ from tap_clinical_conductor.errors import (
     HostUnreachable,
     RequestFailed,
 )
-from tap_clinical_conductor.responses import Page, error_message, parse_body
+from tap_clinical_conductor.responses import Page, error_message, error_text, parse_body
 from tap_clinical_conductor.settings import MAX_BACKOFF_SECONDS, MAX_THROTTLED_RETRIES, Settings
 
 LOGGER = logging.getLogger("tap_clinical_conductor")
@@ -349,14 +349,7 @@ def _error_excerpt(response: requests.Response) -> str:
     except ValueError:
         kind = response.headers.get("Content-Type", "no content type")
         return f"{kind}, {len(response.content)} bytes"
-    if isinstance(payload, dict):
-        for key in ("Message", "message", "error", "ExceptionMessage"):
-            value = payload.get(key)
-            if isinstance(value, dict):
-                value = value.get("message")
-            if isinstance(value, str):
-                return value[:200]
-    return f"JSON error body, {len(response.content)} bytes"
+    return error_text(payload) or f"JSON error body, {len(response.content)} bytes"
 
 
 def _connect_failure(exc: Exception) -> str | None:

@@ -164,20 +164,28 @@ def parse_body(body: bytes) -> Page:
     return Page(raw=[msgspec.Raw(body)], has_nul=has_nul, lone=True)
 
 
-def error_message(page: Page) -> str | None:
-    """The server's short error text, when a lone object looks like an error (``Message``)."""
-    if not page.lone or len(page) != 1:
+#: Keys under which CC (ASP.NET) puts the text of an error object.
+ERROR_KEYS = ("Message", "message", "error", "ExceptionMessage")
+
+
+def error_text(payload: object) -> str | None:
+    """The short text of an error object (``{"Message": ...}``), or ``None``."""
+    if not isinstance(payload, dict):
         return None
-    item = page.item(0)
-    if not isinstance(item, dict):
-        return None
-    for key in ("Message", "message", "error", "ExceptionMessage"):
-        value = item.get(key)
+    for key in ERROR_KEYS:
+        value = payload.get(key)
         if isinstance(value, dict):
             value = value.get("message")
         if isinstance(value, str):
             return value[:200]
     return None
+
+
+def error_message(page: Page) -> str | None:
+    """The server's short error text, when a lone object looks like an error (``Message``)."""
+    if not page.lone or len(page) != 1:
+        return None
+    return error_text(page.item(0))
 
 
 def _decode_top(body: bytes) -> tuple[list[t.Any] | dict[str, t.Any], bool]:
