@@ -70,25 +70,54 @@ def dbt_schema(e2e_schema) -> str:
     return dbt_schema_of(e2e_schema)
 
 
-@pytest.fixture(scope="module")
-def meltano(sandbox, api_key, warehouse_server, e2e_schema, e2e_dir, request) -> Meltano:
-    logs = e2e_dir / f"logs-{request.module.__name__.rsplit('.', 1)[-1]}"
+def e2e_runner(
+    api_url: str,
+    api_key: str,
+    warehouse_server,
+    e2e_schema: str,
+    e2e_dir: Path,
+    logs_name: str,
+    **extra_env: str,
+) -> Meltano:
+    """A Meltano project run against ``api_url`` into the module's schema.
+
+    dbt (the jobs' dbt-postgres:build) puts its marts in a schema of the module, and its target
+    and log folders outside transform/, so a demo or a dbt run by hand is not disturbed.
+    """
+    logs = e2e_dir / f"logs-{logs_name}"
     logs.mkdir(exist_ok=True)
     dbt_work = e2e_dir / f"dbt-{e2e_schema}"
-    runner = Meltano(
-        api_url=sandbox.base_url,
+    return Meltano(
+        api_url=api_url,
         api_key=api_key,
         database_url=warehouse_server.url,
         schema=e2e_schema,
         system_db=e2e_dir / f"meltano-{e2e_schema}.db",
         log_dir=logs,
-        # dbt (the jobs' dbt-postgres:build): marts in a schema of the module, and its target and
-        # log folders outside transform/, so a demo or a dbt run by hand is not disturbed.
         extra_env={
             "DBT_POSTGRES_SCHEMA": dbt_schema_of(e2e_schema),
             "DBT_TARGET_PATH": str(dbt_work / "target"),
             "DBT_LOG_PATH": str(dbt_work / "logs"),
+            **extra_env,
         },
+    )
+
+
+@pytest.fixture(scope="module")
+def make_runner():
+    """``e2e_runner`` for modules that run several projects (e.g. one per tenant)."""
+    return e2e_runner
+
+
+@pytest.fixture(scope="module")
+def meltano(sandbox, api_key, warehouse_server, e2e_schema, e2e_dir, request) -> Meltano:
+    runner = e2e_runner(
+        sandbox.base_url,
+        api_key,
+        warehouse_server,
+        e2e_schema,
+        e2e_dir,
+        request.module.__name__.rsplit(".", 1)[-1],
     )
     installed = runner.install()
     assert installed.returncode == 0, installed.tail()

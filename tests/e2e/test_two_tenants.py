@@ -41,29 +41,22 @@ def tenants(api_key):
 
 @pytest.fixture(scope="module")
 def runners(
-    tenants, api_key, warehouse_server, e2e_schema, dbt_schema, e2e_dir
+    tenants, api_key, warehouse_server, e2e_schema, e2e_dir, make_runner
 ) -> dict[str, Meltano]:
-    dbt_work = e2e_dir / f"dbt-{e2e_schema}"
-    out = {}
-    for name, sb in tenants.items():
-        logs = e2e_dir / f"logs-two-tenants-{name}"
-        logs.mkdir(exist_ok=True)
-        out[name] = Meltano(
-            api_url=sb.base_url,
-            api_key=api_key,
-            database_url=warehouse_server.url,
-            schema=e2e_schema,
-            system_db=e2e_dir / f"meltano-{e2e_schema}.db",
-            log_dir=logs,
-            extra_env={
-                "TAP_CLINICAL_CONDUCTOR_INSTANCE_ID": name,
-                "TAP_CLINICAL_CONDUCTOR__SELECT": '["' + '.*", "'.join(STREAMS) + '.*"]',
-                "MELTANO_RUN_STATE_ID_SUFFIX": name,
-                "DBT_POSTGRES_SCHEMA": dbt_schema,
-                "DBT_TARGET_PATH": str(dbt_work / "target"),
-                "DBT_LOG_PATH": str(dbt_work / "logs"),
-            },
+    out = {
+        name: make_runner(
+            sb.base_url,
+            api_key,
+            warehouse_server,
+            e2e_schema,
+            e2e_dir,
+            f"two-tenants-{name}",
+            TAP_CLINICAL_CONDUCTOR_INSTANCE_ID=name,
+            TAP_CLINICAL_CONDUCTOR__SELECT='["' + '.*", "'.join(STREAMS) + '.*"]',
+            MELTANO_RUN_STATE_ID_SUFFIX=name,
         )
+        for name, sb in tenants.items()
+    }
     installed = out["site-a"].install()
     assert installed.returncode == 0, installed.tail()
     return out
