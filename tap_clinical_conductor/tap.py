@@ -12,7 +12,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
-from tap_clinical_conductor.catalogue import CATALOGUE
+from tap_clinical_conductor.catalogue import CATALOGUE, Kind
 from tap_clinical_conductor.errors import CCError
 from tap_clinical_conductor.output import LineWriter, RecordOutput
 from tap_clinical_conductor.settings import SCHEMA, setting_errors
@@ -65,4 +65,7 @@ class TapClinicalConductor(Tap):
     @override
     def discover_streams(self) -> list[CCStream]:
         output = RecordOutput(self)
-        return [CCStream(self, endpoint, self.tenant, output) for endpoint in CATALOGUE]
+        # Top-level streams first: they are cheap, read whole, and their answers (parent
+        # listings, the tenant's clock) come before the budget is split among per-parent streams.
+        ordered = sorted(CATALOGUE, key=lambda e: e.kind is not Kind.TOP)
+        return [CCStream(self, endpoint, self.tenant, output) for endpoint in ordered]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
@@ -23,7 +24,7 @@ from tap_clinical_conductor.paging import PageCaps, Pager
 from tap_clinical_conductor.parents import ParentListing
 from tap_clinical_conductor.readplan import ReadPlan
 from tap_clinical_conductor.responses import Page
-from tap_clinical_conductor.selection import ParentSelector
+from tap_clinical_conductor.selection import KEEP, ParentSelector
 from tap_clinical_conductor.settings import Settings
 from tap_clinical_conductor.timestamps import TimestampError, parse_datetime, zone
 
@@ -40,6 +41,8 @@ class Tenant:
         self.caps = PageCaps()
         self._answered = False
         self._filter_verified = False
+        #: The run's budget of minutes counts from here.
+        self.started = time.monotonic()
 
     @cached_property
     def settings(self) -> Settings:
@@ -76,13 +79,20 @@ class Tenant:
             tenant_tz=self.tz,
             logger=self.logger,
             caps=self.caps,
+            keep=KEEP,
         )
 
     @cached_property
     def parents(self) -> ParentSelector:
-        """Which parents per-parent streams read."""
+        """Which parents per-parent streams read, within the run's budget."""
         return ParentSelector(
-            self.listing, child_scope=self.settings.child_scope, lookback=self.settings.lookback
+            self.listing,
+            self.client,
+            self.formats,
+            self.settings,
+            self.tz,
+            self.logger,
+            started=self.started,
         )
 
     def pages(

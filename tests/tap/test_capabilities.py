@@ -82,7 +82,7 @@ def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     # Only the proven complete reads travel as RECORDs; no ACTIVATE_VERSION ever.
     assert not [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
     records = [m for m in messages if m["type"] == "RECORD"]
-    assert {m["stream"] for m in records} == {"cc_complete_reads"}
+    assert {m["stream"] for m in records} == {"cc_complete_reads", "cc_sync_coverage"}
     assert {m["record"]["stream"] for m in records} == streams
     for stream in streams:
         manifest = [
@@ -107,7 +107,7 @@ def test_stream_map_alias_names_every_message(sandbox, tmp_path):
     run = run_tap(config, catalog=catalog_selecting(config, {"sites"}, tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     assert set(run.records) == {"cc_sites"}
-    assert set(run.schemas) == {"cc_sites", "cc_complete_reads"}
+    assert set(run.schemas) == {"cc_sites", "cc_complete_reads", "cc_sync_coverage"}
     # The complete read names the aliased table, so the warehouse retires rows there.
     assert not run.activated
     assert [c["staging_table"] for c in run.complete] == ["cc_sites"]
