@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from tap_clinical_conductor.selection import STATE_KEY, SweepState
+
 from .conftest import tap_config
 from .tapio import TAP, catalog_selecting, run_tap
 
@@ -65,8 +66,12 @@ def test_a_budget_reads_new_then_changed_then_live_then_sweeps_and_resumes(sandb
         if r["data"]["status"] in ("Closed", "Terminated") and r["data"]["id"] in _with_notes(sb)
     ]
     sb.update("studies", ids=[closed[0]])
-    live = sum(1 for r in sb.truth("studies") if r["data"]["status"] not in ("Closed",
-               "Terminated", "Not Selected", "Feasibility Declined"))
+    live = sum(
+        1
+        for r in sb.truth("studies")
+        if r["data"]["status"]
+        not in ("Closed", "Terminated", "Not Selected", "Feasibility Declined")
+    )
     # Top-level studies, the listings and signals, the priorities and 20 swept studies.
     probe = run_tap({**config, "max_requests_per_run": 10_000}, catalog=catalog, state=first.state)
     spent_before = probe.coverage["studies"]["requests"]
@@ -119,7 +124,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sandbox, tmp_path):
     assert proc.stdout is not None
     for line in proc.stdout:
         message = json.loads(line)
-        if message["type"] == "STATE" and STATE_KEY in message["value"]["bookmarks"].get(stream, {}):
+        if message["type"] == "STATE" and STATE_KEY in message["value"]["bookmarks"].get(
+            stream, {}
+        ):
             checkpoint = message["value"]
             break
     proc.kill()
