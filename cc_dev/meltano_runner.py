@@ -95,14 +95,19 @@ class Meltano:
         self.log_dir = log_dir
         self._count = 0
 
-    def __call__(self, *args: str, timeout: float = 1800) -> MeltanoResult:
-        """Run ``meltano ARGS`` in the project; output goes to the result (and a log file)."""
+    def __call__(
+        self, *args: str, timeout: float = 1800, env: dict[str, str] | None = None
+    ) -> MeltanoResult:
+        """Run ``meltano ARGS`` in the project; output goes to the result (and a log file).
+
+        ``env``: variables for this run only (e.g. a setting of one run).
+        """
         cmd = [str(bin_dir() / "meltano"), *args]
         start = time.perf_counter()
         proc = subprocess.run(
             cmd,
             cwd=self.root,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
