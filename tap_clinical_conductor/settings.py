@@ -157,6 +157,13 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Allow a plain http:// api_url to a host other than this machine (the key "
         "then travels unencrypted).",
     ),
+    th.Property(
+        "log_sdk_details",
+        th.BooleanType,
+        default=False,
+        description="Log singer-sdk's routine lines (deselected streams, sync starts, sort "
+        "notices, METRIC lines) at INFO; otherwise they are DEBUG lines.",
+    ),
 ).to_dict()
 
 _PROPERTIES: dict[str, dict[str, t.Any]] = SCHEMA["properties"]
@@ -189,6 +196,7 @@ class Settings:
     max_requests_per_second: float
     max_parallel_requests: int
     allow_insecure_http: bool
+    log_sdk_details: bool
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -218,6 +226,7 @@ class Settings:
             max_requests_per_second=float(get("max_requests_per_second")),
             max_parallel_requests=int(get("max_parallel_requests")),
             allow_insecure_http=bool(get("allow_insecure_http")),
+            log_sdk_details=bool(get("log_sdk_details")),
         )
 
     @property

@@ -173,6 +173,27 @@ class CCStream(GuardedStream):
         )
         return self._record_counter
 
+    @override
+    def sync_started(self) -> None:
+        full_table = self.replication_method == REPLICATION_FULL_TABLE
+        incremental = bool(self.replication_key) and not full_table
+        self.tenant.report.stream_started(
+            self.name,
+            incremental=incremental,
+            bookmark=(self._bookmark() or self.tenant.settings.start_date) if incremental else None,
+        )
+
+    @override
+    def sync_finished(self) -> None:
+        extra: dict[str, object] = {}
+        if self._plan is not None and self.endpoint.odata and not self._plan.incremental:
+            extra["read"] = "whole table (no change field, or FULL_TABLE in the catalog)"
+        if self._why_unproven is not None:
+            extra["not proven complete"] = self._why_unproven
+        self.tenant.report.stream_finished(
+            self.name, records=self._written, bookmark=self._bookmark(), extra=extra
+        )
+
     # -- the read plan -------------------------------------------------------------------------
 
     def _bookmark(self) -> str | None:
@@ -205,14 +226,15 @@ class CCStream(GuardedStream):
             self.forget_bookmark()
         elif self.replication_key and not plan.incremental:
             # Most CC models have no change timestamp: read the whole table, emit no bookmark.
-            self.logger.info(
+            # The end line says so ("whole table, no change field").
+            self.logger.debug(
                 "%s: no change field (looked for %s); full table this run",
                 self.name,
                 ", ".join(self.endpoint.change_candidates),
             )
             self.switch_to_full_table()
         elif plan.change_field:
-            self.logger.info("%s: change field %r", self.name, plan.change_field)
+            self.logger.debug("%s: change field %r", self.name, plan.change_field)
         self._plan = plan
         self._decoders = None
 
@@ -420,7 +442,7 @@ class CCStream(GuardedStream):
                     # No lower bound: the first page is unfiltered anyway and doubles as the probe.
                     self._decide(page.items)
                 if number % LOG_EVERY_PAGES == 0:
-                    self.logger.info("%s: %d pages read", self.name, number)
+                    self.tenant.report.progress(self.name, pages=number, records=self._written)
                 yield page, None, parent_ref
         except EndpointUnavailable as exc:
             if number:
