@@ -4,8 +4,8 @@ The demo's setting (the fake tenant at the demo's scale and seed, an embedded Po
 project's ``dev`` environment): a first run (full load), then one day of changes and a second,
 incremental run. For each: the lines ``meltano run`` printed (all, the tap's, at warning or above),
 the seconds from the start of ``meltano`` to the first line that says something about the data
-(a line of the tap naming a stream that reports records, progress or a start), and the run's
-seconds. ``--keep-logs DIR`` writes both logs there.
+(the first line of the tap naming the stream it reads), and the run's seconds. ``--keep-logs DIR``
+writes both logs there.
 
     python -m benchmarks.run_log [--task daily] [--keep-logs DIR]
 """
@@ -25,10 +25,10 @@ from cc_dev.demo import SCALE, SEED, changes
 from cc_dev.meltano_runner import Meltano, bin_dir
 from cc_dev.pg import postgres
 
-#: A tap line about the data: a stream by name with records, progress, a start or a finish.
+#: The first line that says which stream is read: singer-sdk's "Beginning sync of" (before the
+#: report) or the report's start, progress or end line of a stream.
 USEFUL = re.compile(
-    r"tap-clinical-conductor.*\b[a-z_]+\b.*(records|progress|started|starting|reading|read )",
-    re.IGNORECASE,
+    r"tap-clinical-conductor (Beginning sync of '\w+'|\w+: (started|progress|finished), )"
 )
 
 

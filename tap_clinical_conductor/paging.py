@@ -2,9 +2,9 @@
 
 A plain (non-OData) list is one request. Keyset paging (``id gt <last>``, ordered by id) where
 the model has an id: it neither skips nor repeats rows when data changes between pages, and costs
-the server no OFFSET. Models without an id page with ``$skip``. A server that ignores the id filter is detected (the page starts at
-or before the last id) and paged with ``$skip``; a server that ignores ``$skip`` too is
-detected by a repeated page, which ends the read without duplicates.
+the server no OFFSET. Models without an id page with ``$skip``. A server that ignores the id
+filter is detected (the page starts at or before the last id) and paged with ``$skip``; a server
+that ignores ``$skip`` too is detected by a repeated page, which ends the read without duplicates.
 
 Paging also keeps the proof that the read is complete (``Proof``): it ends on an empty page, on
 a page shorter than the server's page size (``PageCap``: a server that caps ``$top`` below

@@ -60,15 +60,7 @@ def test_flattening_gives_typed_columns_of_the_api_fields(sandbox, tmp_path):
 
 def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     sb = sandbox()
-    out = tmp_path / "batches"
-    out.mkdir()
-    config = tap_config(
-        sb,
-        batch_config={
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": out.as_uri(), "prefix": "cc-"},
-        },
-    )
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
     streams = {"studies", "subject_statuses", "study_notes"}
     proc = subprocess.run(
         [*TAP, "--config", _write(tmp_path, config)]
@@ -109,15 +101,7 @@ def test_batch_files_load_through_target_postgres(
     target = project_root / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
     assert target.exists(), "target-postgres is not installed: run `make install`"
     sb = sandbox()
-    out = tmp_path / "batches"
-    out.mkdir()
-    config = tap_config(
-        sb,
-        batch_config={
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": out.as_uri(), "prefix": "cc-"},
-        },
-    )
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
     streams = {"studies", "sites"}
     tap = subprocess.run(
         [*TAP, "--config", _write(tmp_path, config)]
@@ -216,6 +200,15 @@ def _writes_pages(tap: TapClinicalConductor) -> bool:
 def _deselected(*path: str) -> dict:
     crumb = [part for name in path for part in ("properties", name)]
     return {"breadcrumb": crumb, "metadata": {"selected": False}}
+
+
+def _batch_config(out: Path) -> dict:
+    """Gzipped JSONL batch files in ``out`` (created)."""
+    out.mkdir()
+    return {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": out.as_uri(), "prefix": "cc-"},
+    }
 
 
 def _write(tmp_path: Path, config: dict) -> str:
