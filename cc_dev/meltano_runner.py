@@ -56,8 +56,8 @@ CAUSES: tuple[tuple[re.Pattern[str], str | None], ...] = (
 
 
 def failure_cause(output: str) -> str | None:
-    """The first line of a failed run's output that names why it failed, with its fix."""
-    lines = output.splitlines()
+    """The last line of a failed run's output that names why it failed, with its fix."""
+    lines = output.splitlines()[::-1]
     for pattern, fix in CAUSES:
         for line in lines:
             found = pattern.search(line)
