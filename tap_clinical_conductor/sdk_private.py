@@ -21,6 +21,10 @@ singer-sdk has no public hook for what the tap needs here:
 * ``_write_state_message`` writes a STATE message now: a long per-parent stream checkpoints its
   sweep position (``checkpoint``), so that a run killed mid-stream resumes where it was. The SDK
   only writes one every 10,000 records of its own loop, which whole-page writes bypass.
+* ``finalize_state_progress_markers`` (public, but documented as internal) is where the SDK
+  promotes a sync's progress marker to the bookmark, after ``sync``: the stream's end line
+  (``sync_finished``) follows it, so it reports the bookmark the STATE carries. Its start line
+  (``sync_started``) opens ``_sync_records``, which record and BATCH syncs both run.
 
 Any singer-sdk other than ``CHECKED_VERSIONS`` stops the tap at import: re-check each item above
 against its source, then add the version.
@@ -83,10 +87,23 @@ class GuardedStream(Stream):
         """How this sync's records leave the stream."""
         raise NotImplementedError
 
+    def sync_started(self) -> None:
+        """A sync of the stream begins (before its first request)."""
+
+    def sync_finished(self) -> None:
+        """A sync of the stream ended and its bookmark is final."""
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, t.Any] | None = None) -> None:
+        super().finalize_state_progress_markers(state)
+        if state is None and self.selected:
+            self.sync_finished()
+
     @override
     def _sync_records(
         self, context: t.Mapping[str, t.Any] | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict[str, t.Any], t.Any, t.Any]:
+        self.sync_started()
         self.emission = self.choose_emission(write_messages=write_messages)
         self._held = False
         self._max_seen = None

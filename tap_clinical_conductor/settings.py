@@ -194,6 +194,13 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Allow a plain http:// api_url to a host other than this machine (the key "
         "then travels unencrypted).",
     ),
+    th.Property(
+        "log_sdk_details",
+        th.BooleanType,
+        default=False,
+        description="Log singer-sdk's routine lines (deselected streams, sync starts, sort "
+        "notices, METRIC lines) at INFO; otherwise they are DEBUG lines.",
+    ),
 ).to_dict()
 
 _PROPERTIES: dict[str, dict[str, t.Any]] = SCHEMA["properties"]
@@ -230,6 +237,7 @@ class Settings:
     active_window_days: int
     closed_study_statuses: tuple[str, ...]
     allow_insecure_http: bool
+    log_sdk_details: bool
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -263,6 +271,7 @@ class Settings:
             active_window_days=int(get("active_window_days")),
             closed_study_statuses=tuple(str(s) for s in get("closed_study_statuses")),
             allow_insecure_http=bool(get("allow_insecure_http")),
+            log_sdk_details=bool(get("log_sdk_details")),
         )
 
     @property

@@ -178,6 +178,27 @@ class CCStream(GuardedStream):
         )
         return self._record_counter
 
+    @override
+    def sync_started(self) -> None:
+        full_table = self.replication_method == REPLICATION_FULL_TABLE
+        incremental = bool(self.replication_key) and not full_table
+        self.tenant.report.stream_started(
+            self.name,
+            incremental=incremental,
+            bookmark=(self._bookmark() or self.tenant.settings.start_date) if incremental else None,
+        )
+
+    @override
+    def sync_finished(self) -> None:
+        extra: dict[str, object] = {}
+        if self._plan is not None and self.endpoint.odata and not self._plan.incremental:
+            extra["read"] = "whole table (no change field, or FULL_TABLE in the catalog)"
+        if self._why_unproven is not None:
+            extra["not proven complete"] = self._why_unproven
+        self.tenant.report.stream_finished(
+            self.name, records=self._written, bookmark=self._bookmark(), extra=extra
+        )
+
     # -- the read plan -------------------------------------------------------------------------
 
     def _bookmark(self) -> str | None:
@@ -214,14 +235,15 @@ class CCStream(GuardedStream):
             self.forget_bookmark()
         elif self.replication_key and not plan.incremental:
             # Most CC models have no change timestamp: read the whole table, emit no bookmark.
-            self.logger.info(
+            # The end line says so ("whole table, no change field").
+            self.logger.debug(
                 "%s: no change field (looked for %s); full table this run",
                 self.name,
                 ", ".join(self.endpoint.change_candidates),
             )
             self.switch_to_full_table()
         elif plan.change_field:
-            self.logger.info("%s: change field %r", self.name, plan.change_field)
+            self.logger.debug("%s: change field %r", self.name, plan.change_field)
         self._plan = plan
         self._decoders = None
 
@@ -477,7 +499,7 @@ class CCStream(GuardedStream):
                     # No lower bound: the first page is unfiltered anyway and doubles as the probe.
                     self._decide(page.items)
                 if number % LOG_EVERY_PAGES == 0:
-                    self.logger.info("%s: %d pages read", self.name, number)
+                    self.tenant.report.progress(self.name, pages=number, records=self._written)
                 yield page, None, parent_ref
         except EndpointUnavailable as exc:
             if number:
@@ -560,19 +582,13 @@ class CCStream(GuardedStream):
                 figures["unread_new"],
                 figures["sweep_cursor"],
             )
-        self.logger.info(
-            "%s: read %d of %d parents (new %d, changed %d, live %d, sweep %d), %d requests; "
-            "sweep period %s days, staleness bound %s hours",
+        # The stream's end line and the run's summary carry the selection's figures.
+        self.tenant.report.note(
             self.name,
-            plan.consumed,
-            plan.total,
-            figures["read_new"],
-            figures["read_changed"],
-            figures["read_live"],
-            figures["read_sweep"],
-            plan.requests(),
-            figures["sweep_period_days"],
-            figures["staleness_bound_hours"],
+            parents=f"{plan.consumed:,} of {plan.total:,}",
+            **{f"by {reason}": figures[f"read_{reason}"] for reason in selection.REASONS},
+            **{"sweep period (days)": figures["sweep_period_days"]},
+            **{"staleness bound (hours)": figures["staleness_bound_hours"]},
         )
 
     def _partition_pages(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -59,15 +60,7 @@ def test_flattening_gives_typed_columns_of_the_api_fields(sandbox, tmp_path):
 
 def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     sb = sandbox()
-    out = tmp_path / "batches"
-    out.mkdir()
-    config = tap_config(
-        sb,
-        batch_config={
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": out.as_uri(), "prefix": "cc-"},
-        },
-    )
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
     streams = {"studies", "subject_statuses", "study_notes"}
     proc = subprocess.run(
         [*TAP, "--config", _write(tmp_path, config)]
@@ -99,6 +92,49 @@ def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
         truth = truth_by_key(sb, stream)
         got = {key_of(stream, r): r["data"] for r in records}
         assert len(records) == len(truth) and got == truth, stream
+
+
+def test_batch_files_load_through_target_postgres(
+    sandbox, tmp_path, warehouse_server, project_root
+):
+    """The ``batch`` capability through a real target: the rows of the BATCH files land."""
+    target = project_root / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+    assert target.exists(), "target-postgres is not installed: run `make install`"
+    sb = sandbox()
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
+    streams = {"studies", "sites"}
+    tap = subprocess.run(
+        [*TAP, "--config", _write(tmp_path, config)]
+        + ["--catalog", str(catalog_selecting(config, streams, tmp_path))],
+        capture_output=True,
+        check=False,
+    )
+    assert tap.returncode == 0, tap.stderr[-3000:]
+    assert b'"type":"BATCH"' in tap.stdout.replace(b" ", b"")
+    schema = f"batch_{secrets.token_hex(4)}"
+    target_config = {
+        "sqlalchemy_url": warehouse_server.url,
+        "default_target_schema": schema,
+        "add_record_metadata": True,
+        "validate_records": False,
+    }
+    try:
+        loaded = subprocess.run(
+            [str(target), "--config", _write(tmp_path, target_config)],
+            input=tap.stdout,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+        with warehouse_server.connect() as conn:
+            for stream in streams:
+                rows = conn.execute(f'SELECT id, data FROM "{schema}"."{stream}"').fetchall()
+                assert {(rid,): data for rid, data in rows} == truth_by_key(sb, stream), stream
+                assert len(rows) == len(truth_by_key(sb, stream)), stream
+    finally:
+        with warehouse_server.connect() as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_stream_map_alias_names_every_message(sandbox, tmp_path):
@@ -164,6 +200,15 @@ def _writes_pages(tap: TapClinicalConductor) -> bool:
 def _deselected(*path: str) -> dict:
     crumb = [part for name in path for part in ("properties", name)]
     return {"breadcrumb": crumb, "metadata": {"selected": False}}
+
+
+def _batch_config(out: Path) -> dict:
+    """Gzipped JSONL batch files in ``out`` (created)."""
+    out.mkdir()
+    return {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": out.as_uri(), "prefix": "cc-"},
+    }
 
 
 def _write(tmp_path: Path, config: dict) -> str:
