@@ -163,6 +163,10 @@ class Pager:
                 )
                 keyset = False
                 continue
+            if overlap and size == 1 and first is not None and first == last_by_skip:
+                # Only the row at the cursor (which a one-row page shares with the page before,
+                # so it looks repeated): the read is at its end.
+                return
             if previous is not None and signature == previous and size:
                 self.logger.warning(
                     "%s: the server repeated a page (it ignores $skip); stopping, and the read "

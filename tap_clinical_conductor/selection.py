@@ -14,7 +14,8 @@ budget, each per-parent stream reads, in this order and as far as its share of t
 3. **live** parents, from signals this run reads from cheap top-level lists: a study whose
    ``status`` is not in ``closed_study_statuses``, or with patient visits, appointments or
    subject status events within ``active_window_days`` of today; a patient visit that is
-   Started or whose due window (``minDueDate``..``maxDueDate``, ``targetDueDate``) is that close;
+   Started or whose due window (``minDueDate``..``maxDueDate``, ``targetDueDate``) is that close,
+   or that may have been Started at the last run (due since the earliest-due visit Started then);
 4. the **sweep**: every other parent, ascending from a cursor kept in the state, wrapping around.
 
 Each parent is read at most once per run. The state of a stream (``SweepState``: a few numbers,
@@ -72,6 +73,10 @@ KEEP: dict[str, tuple[Column, ...]] = {
 }
 #: A patient visit in this status is live whatever its dates.
 STARTED_VISIT = "Started"
+#: A visit Started at the last run and completed since has no date that says so: completed
+#: visits whose due window reaches back to the earliest-due visit that was Started then are
+#: live, but never further back than this many days.
+STARTED_FLOOR_DAYS = 90
 #: Top-level lists whose dates mark a study live: (stream, date field, study id path).
 STUDY_ACTIVITY_LISTS = (("appointments", "plannedStart"), ("subject_statuses", "eventDate"))
 #: A long per-parent stream writes its state (a STATE message) this often, in seconds or parents.
@@ -136,6 +141,8 @@ class SweepState:
         changed_since: Changes to parents before this instant were read.
         last_run_at: Start of the previous run (the pace of the sweep).
         unavailable: The endpoint answered 404/501 last run: it gets no share of the budget.
+        started_floor: Per-visit streams: the earliest due date of the visits Started at the
+            last run (``Activity.started_floor``).
     """
 
     read_to: int | None = None
@@ -145,6 +152,7 @@ class SweepState:
     changed_since: float | None = None
     last_run_at: float | None = None
     unavailable: bool = False
+    started_floor: float | None = None
 
     @classmethod
     def load(cls, raw: object) -> SweepState:
@@ -161,13 +169,14 @@ class SweepState:
             changed_since=_seconds(raw.get("changed_since")),
             last_run_at=_seconds(raw.get("last_run_at")),
             unavailable=raw.get("unavailable") is True,
+            started_floor=_seconds(raw.get("started_floor")),
         )
 
     def dump(self) -> dict[str, t.Any]:
         """The JSON kept in the stream's state."""
         out: dict[str, t.Any] = {}
         for name, value in asdict(self).items():
-            if name.endswith("_at") or name.endswith("_since"):
+            if name.endswith(("_at", "_since", "_floor")):
                 value = _iso(value)
             if value is not None and value is not False:
                 out[name] = value
@@ -268,6 +277,7 @@ class ParentPlan:
         allowance: float,
         budgeted: bool,
         unproven: str | None,
+        started_floor: float | None = None,
     ) -> None:
         self.stream = stream
         self.segments = segments
@@ -277,6 +287,7 @@ class ParentPlan:
         self.allowance = allowance
         self.budgeted = budgeted
         self.unproven = unproven
+        self.started_floor = started_floor
         self.read_by = dict.fromkeys(REASONS, 0)
         self.consumed = 0
         self.yielded = 0
@@ -345,6 +356,7 @@ class ParentPlan:
             changed_since=old.changed_since,
             last_run_at=old.last_run_at,
             unavailable=False,
+            started_floor=old.started_floor,
         )
         if s.fixed:
             return old
@@ -370,6 +382,12 @@ class ParentPlan:
         if new_done and self.read_by[CHANGED] == s.counts[CHANGED]:
             new.changed_since = run
         priority_done = self.consumed >= s.priority
+        if self.started_floor is not None:
+            # Only once the live visits were all read may the floor rise past the ones not read.
+            keep = [self.started_floor]
+            if not priority_done and old.started_floor is not None:
+                keep.append(old.started_floor)
+            new.started_floor = min(keep)
         if priority_done:
             swept = self.read_by[SWEEP]
             if swept >= s.above:
@@ -481,14 +499,48 @@ class Activity:
         self.closed = {name.strip().casefold() for name in settings.closed_study_statuses}
         self._studies: set[int] | None = None
 
-    def live(self, parent: Endpoint, rows: ParentRows) -> t.Iterator[int]:
-        """Positions in ``rows`` of the live parents."""
+    def live(
+        self, parent: Endpoint, rows: ParentRows, started_floor: float | None = None
+    ) -> t.Iterator[int]:
+        """Positions in ``rows`` of the live parents.
+
+        ``started_floor``: a per-visit stream's ``SweepState.started_floor``; completed visits
+        due since then may have been Started at the last run, and are live too.
+        """
         if parent.name == "studies":
             active = self.live_studies()
             return (i for i, sid in enumerate(rows.ids) if sid in active)
         if parent.name == "patient_visits":
-            return (i for i in range(len(rows.ids)) if self._visit_live(rows, i))
+            floor = None
+            if started_floor is not None:
+                floor = max(started_floor, self.today - STARTED_FLOOR_DAYS * DAY_SECONDS)
+            return (
+                i
+                for i in range(len(rows.ids))
+                if self._visit_live(rows, i) or self._recently_started(rows, i, floor)
+            )
         return iter(())
+
+    def started_floor(self, parent: Endpoint, rows: ParentRows) -> float | None:
+        """The earliest due date of the visits Started now (``None``: not visits, or none)."""
+        status = rows.texts.get("status")
+        if parent.name != "patient_visits" or status is None:
+            return None
+        floor = math.inf
+        for i, name in enumerate(status):
+            if name == STARTED_VISIT:
+                dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
+                known = [d for d in dates if d == d]
+                if known:
+                    floor = min(floor, min(known))
+        return None if floor == math.inf else floor
+
+    def _recently_started(self, rows: ParentRows, i: int, floor: float | None) -> bool:
+        if floor is None:
+            return False
+        dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
+        known = [d for d in dates if d == d]
+        return bool(known) and max(known) >= floor
 
     def live_studies(self) -> set[int]:
         """Studies not closed, or with visits, appointments or status events near today."""
@@ -502,7 +554,15 @@ class Activity:
             if name is None or name.strip().casefold() not in self.closed
         }
         by_status = len(live)
-        visits = self.listing.rows(BY_NAME["patient_visits"])
+        try:
+            visits = self.listing.rows(BY_NAME["patient_visits"])
+        except EndpointUnavailable as exc:
+            self.logger.warning(
+                "Live studies: patient visits could not be listed (HTTP %s); studies are judged "
+                "without them",
+                exc.status,
+            )
+            visits = ParentRows(array("q"))
         study_of = visits.ints.get("study.id", array("q"))
         live.update(
             study_of[i]
@@ -658,6 +718,9 @@ class ParentSelector:
             allowance=allowance,
             budgeted=budgeted,
             unproven=unproven,
+            started_floor=self._activity_now().started_floor(parent, self.listing.rows(parent))
+            if budgeted
+            else None,
         )
 
     def _share(self, stream: str, own: _Segments, peers: list[Peer]) -> float:
@@ -745,7 +808,7 @@ class ParentSelector:
                     changed.append(ids[pos])
                     taken[pos] = 1
         live = []
-        for pos in self._activity_now().live(parent, rows):
+        for pos in self._activity_now().live(parent, rows, state.started_floor):
             if not taken[pos]:
                 live.append(ids[pos])
                 taken[pos] = 1

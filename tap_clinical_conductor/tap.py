@@ -7,7 +7,7 @@ import sys
 import typing as t
 from functools import cached_property
 
-from singer_sdk import Tap
+from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
@@ -74,13 +74,26 @@ class TapClinicalConductor(Tap):
     @override
     def discover_streams(self) -> list[CCStream]:
         output = RecordOutput(self)
-        # Top-level streams first: they are cheap, read whole, and their answers (parent
-        # listings, the tenant's clock) come before the budget is split among per-parent streams.
-        ordered = sorted(CATALOGUE, key=lambda e: e.kind is not Kind.TOP)
-        streams = [CCStream(self, endpoint, self.tenant, output) for endpoint in ordered]
+        streams = [CCStream(self, endpoint, self.tenant, output) for endpoint in CATALOGUE]
         for stream in streams:
             self.tenant.report.watch(stream.logger)
         return streams
+
+    @property
+    @override
+    def streams(self) -> dict[str, Stream]:
+        """The SDK's streams (by name), top-level ones first: the order ``sync_all`` runs them.
+
+        They are cheap and read whole; what they tell (the tenant's clock, the listings) comes
+        before the run's budget is shared among the per-parent streams (``selection``).
+        """
+        return dict(
+            sorted(
+                super().streams.items(),
+                key=lambda item: isinstance(item[1], CCStream)
+                and item[1].endpoint.kind is not Kind.TOP,
+            )
+        )
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:

@@ -192,3 +192,40 @@ def test_a_filter_literal_read_in_another_zone_is_caught_on_a_known_record(sandb
     second = run_tap(config, catalog=catalog, state=first.state)
     assert second.returncode != 0
     assert "reads the literal in another time zone" in second.stderr
+
+
+class _OneRowBySkip:
+    """A `$skip`-paged list with a single row: every page from offset 0 is that row."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def get_page(self, path: str, params: dict | None = None, *, single: bool = False) -> Page:
+        self.calls.append(dict(params or {}))
+        row = {"subject": {"Id": 1}, "status": "Screened", "eventDate": "2026-01-02T03:00:08"}
+        return Page([row] if (params or {}).get("$skip", 0) == 0 else [])
+
+
+def test_a_one_row_skip_read_ends_complete_not_as_a_repeated_page():
+    import logging
+
+    from tap_clinical_conductor.catalogue import BY_NAME
+    from tap_clinical_conductor.filters import FilterFormats
+    from tap_clinical_conductor.paging import Pager
+
+    endpoint = BY_NAME["subject_statuses"]
+    logger = logging.getLogger("test")
+    client = _OneRowBySkip()
+    pager = Pager(
+        client,  # type: ignore[arg-type]
+        endpoint,
+        endpoint.path,
+        page_size=1000,
+        change=None,
+        formats=FilterFormats("auto", logger),
+        logger=logger,
+    )
+    rows = [item for page in pager for item in page.items]
+    # The second request re-reads the row at the cursor ($skip overlaps by one): that is the end.
+    assert len(rows) == 1 and pager.proof.unproven is None, pager.proof.unproven
+    assert len(client.calls) == 2
