@@ -138,5 +138,7 @@ def test_readme_settings_table_shows_the_schema_defaults():
             assert text == str(prop["default"]).lower(), name
         elif isinstance(prop["default"], (int, float)):
             assert float(text) == prop["default"], name
+        elif isinstance(prop["default"], list):
+            assert [item.strip(" `") for item in text.split(",")] == prop["default"], name
         else:
             assert text == prop["default"], name
