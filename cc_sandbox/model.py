@@ -13,6 +13,7 @@ so a change to one record never silently changes another.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -128,6 +129,25 @@ def mix(*parts: int) -> int:
         z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK
         z ^= z >> 31
     return z
+
+
+def mix_on(z: int, part: int) -> int:
+    """``mix(*parts, part)`` from ``z = mix(*parts)``: one step, for hashes sharing a prefix."""
+    z = (z ^ (part & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK
+    return z ^ (z >> 31)
+
+
+def seeded(seed: int) -> random.Random:
+    """``random.Random(seed)`` for an integer seed, the same draws.
+
+    Without the Python-level checks of ``Random.seed``: they are a third of its cost, and a
+    record seeds several generators.
+    """
+    rng = random.Random.__new__(random.Random)
+    super(random.Random, rng).seed(seed)
+    rng.gauss_next = None
+    return rng
 
 
 def salt(name: str) -> int:
@@ -386,9 +406,10 @@ class Tenant:
         self._mut_rng = random.Random(f"{seed}:mutations")
         self._mutations = 0
         self.tables: dict[str, Table] = {}
-        self.previews: dict[tuple[str, str, int], dict[str, Any]] = {}
-        self._links: dict[tuple[str, int], dict[str, int]] = {}
-        self._identities: dict[tuple[str, int], Any] = {}
+        self.previews = _Memo(IDENTITY_CACHE)
+        self._links = _Memo(IDENTITY_CACHE)
+        self._identities = _Memo(IDENTITY_CACHE)
+        self._prefixes: dict[str, int] = {}
         self._rows: OrderedDict[tuple[str, int, int], Row] = OrderedDict()
         self._rows_lock = threading.Lock()
         self.row_cache = row_cache
@@ -401,6 +422,7 @@ class Tenant:
         self.changes: list[dict[str, Any]] = []
         self._generate()
         self.set_overrides(overrides or {})
+        self._pin_subjects()
 
     # ----------------------------------------------------------------------------------- config
 
@@ -697,6 +719,13 @@ class Tenant:
             return None
         return int(t.base.ids[int(rng.random() * len(t.base.ids))])
 
+    def streams(self, table: str, rid: int) -> int:
+        """``mix(seed, salt(table), rid)``: what a generated record's generators are seeded from."""
+        prefix = self._prefixes.get(table)
+        if prefix is None:
+            prefix = self._prefixes[table] = mix(self.seed, salt(table))
+        return mix_on(prefix, rid)
+
     def links_of(self, table: str, rid: int) -> dict[str, int]:
         """Related ids of a record (drawn from the generated base, so they never move)."""
         key = (table, rid)
@@ -706,10 +735,8 @@ class Tenant:
         t, pos, cols, over = self._locate(table, rid)
         if pos is None:
             return dict(over.links or {}) if over is not None else {}
-        links = self.make_links(t.spec, cols, _LazyRandom(mix(self.seed, salt(table), rid, 1)))
-        if len(self._links) > IDENTITY_CACHE:
-            self._links.clear()
-        self._links[key] = links
+        links = self.make_links(t.spec, cols, _LazyRandom(mix_on(self.streams(table, rid), 1)))
+        self._links.put(key, links)
         return links
 
     def make_links(self, spec: ep.EndpointSpec, cols: dict[str, Any],
@@ -766,12 +793,10 @@ class Tenant:
             return over.base if over is not None else None
         # An identity needs links only where a fixup reads them (previews are not generated).
         links = self.links_of(table, rid) if not identity or table in _LINKED_FIXUPS else {}
-        base = self.make_base(t.spec, rid, cols, links, mix(self.seed, salt(table), rid), pos,
+        base = self.make_base(t.spec, rid, cols, links, self.streams(table, rid), pos,
                               identity, fields)
         if identity:  # whole records are cached as rows and JSON
-            if len(cache) > IDENTITY_CACHE:
-                cache.clear()
-            cache[key] = (-1 if fields is None else fields, base)
+            cache.put(key, (-1 if fields is None else fields, base))
         return base
 
     def _locate(self, table: str, rid: int) -> tuple[Table, int | None, dict[str, Any],
@@ -836,6 +861,39 @@ class Tenant:
             patient = self.links_of("subjects", rid).get("patients")
             return self.label("patients", patient) if patient else f"Subject {rid}"
         return f"{table} {rid}"
+
+    def _pin_subjects(self) -> None:
+        """Build, once, what the records that point at a subject copy from it, and keep it.
+
+        Every patient visit, appointment and subject status carries a preview of its subject
+        (whose name is its patient's), of the subject's study, and the name of a visit of that
+        study. Built on first read, a tenant's first pages paid for a thousand subjects each
+        (at full size the subjects are many, the visits random over them); built here, every
+        page costs the same from the first. The values are those a first read would build:
+        previews copy the generated base, which never changes.
+        """
+        subjects = self.tables.get("subjects")
+        if subjects is None:
+            return
+        memos = (self._links, self._identities, self.previews)
+        for memo in memos:
+            memo.pinning = True
+        copier = _CopyOnly(self)
+        try:
+            for rid in subjects.base.ids.tolist():
+                links = self.links_of("subjects", rid)
+                previews = [("SubjectPreviewModel", "subjects", rid)]
+                if "studies" in links:
+                    previews.append(("StudyPreviewModel", "studies", links["studies"]))
+                for model, table, ref in previews:
+                    # A field the record lacks is drawn by each reader: not built ahead.
+                    with contextlib.suppress(_WouldDraw):
+                        copier.preview(model, table, ref)
+                if "visits" in links:
+                    self.label("visits", links["visits"])
+        finally:
+            for memo in memos:
+                memo.pinning = False
 
     # -------------------------------------------------------------------------------- mutations
 
@@ -1314,9 +1372,9 @@ class _Gen:
     def __init__(self, tenant: Tenant, streams: int, links: dict[str, int],
                  identity: bool = False) -> None:
         self.tenant = tenant
-        self.names = random.Random(mix(streams, 1))
+        self.names = seeded(mix_on(mix_on(0x9E3779B97F4A7C15, streams), 1))
         # Seeding costs 5 us a generator: identities (most generated records) need one.
-        self.main = self.names if identity else random.Random(streams)
+        self.main = self.names if identity else seeded(streams)
         self.ref_rng = self.main
         self.rng = self.main
         self.identity = identity
@@ -1456,9 +1514,7 @@ class _Gen:
                 out[fname] = lower[low]
             else:
                 out[fname] = self.value(fname, code, 2, CLOCK_START)
-        if len(self.tenant.previews) > IDENTITY_CACHE:
-            self.tenant.previews.clear()
-        self.tenant.previews[key] = out
+        self.tenant.previews.put(key, out)
         return out
 
 
@@ -1509,6 +1565,47 @@ def _prefix(model: str, want: frozenset[str]) -> int:
     return needed[-1] + 1 if needed else 0
 
 
+class _Memo:
+    """A cache: a pinned dict that is never emptied, over one cleared when it outgrows ``limit``.
+
+    While ``pinning``, new entries go to the pinned dict.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pinned: dict[Any, Any] = {}
+        self.recent: dict[Any, Any] = {}
+        self.pinning = False
+
+    def get(self, key: Any) -> Any:
+        """The value cached for ``key``, or ``None``."""
+        hit = self.pinned.get(key)
+        return hit if hit is not None else self.recent.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Cache ``value`` for ``key``."""
+        if self.pinning or key in self.pinned:  # e.g. a whole identity over a pinned prefix
+            self.pinned[key] = value
+            return
+        if len(self.recent) > self.limit:
+            self.recent.clear()
+        self.recent[key] = value
+
+
+class _WouldDraw(Exception):
+    """A preview built ahead needed a field its record lacks (drawn by each reader)."""
+
+
+class _CopyOnly(_Gen):
+    """Builds previews ahead of any reader: copies fields, never draws one."""
+
+    def __init__(self, tenant: Tenant) -> None:  # no generator: nothing is drawn
+        self.tenant = tenant
+
+    def value(self, fname: str, code: str, depth: int, changed: float) -> Any:
+        raise _WouldDraw(fname)
+
+
 class _LazyRandom:
     """A ``random.Random`` seeded on its first draw: most records' links draw nothing."""
 
@@ -1521,7 +1618,7 @@ class _LazyRandom:
     def random(self) -> float:
         """The next draw of ``random.Random(seed)``."""
         if self._rng is None:
-            self._rng = random.Random(self._seed)
+            self._rng = seeded(self._seed)
         return self._rng.random()
 
 
