@@ -79,46 +79,46 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "params"), QUERIES)
-def test_columns_agree_with_records(app: App, name: str, params: dict[str, str]) -> None:
+def select_both(app: App, name: str, params: dict[str, str], pid: int | None = None,
+                fast: Any = App._select_columns) -> tuple[Any, Any, Any, list[Any]]:
+    """The query, its rows, its selection by ``fast`` (asserted taken), and by records."""
     spec = ep.BY_NAME[name]
     query = parse_query(params, app._typer(name), app.datetime_form, app.tenant.tz)
-    rows = app.tenant.rows_for(name, None)
+    rows = app.tenant.rows_for(name, pid)
     assert rows is not None
-    by_columns = app._select_columns(spec, rows, query)
-    assert by_columns is not None, "expected the column path"
-    by_records = app._select_records(spec, rows, query)
+    quick = fast(app, spec, rows, query)
+    assert quick is not None, "expected the faster path"
+    return query, rows, quick, app._select_records(spec, rows, query)
+
+
+@pytest.mark.parametrize(("name", "params"), QUERIES)
+def test_columns_agree_with_records(app: App, name: str, params: dict[str, str]) -> None:
+    _, rows, by_columns, by_records = select_both(app, name, params)
     assert [r.rid for r in by_columns] == [r.rid for r in by_records]
     assert 0 < len(by_records) < len(rows) or "$filter" not in params
 
 
 ID_ORDER = [
-    ("patient_visits", None, {"$filter": "id gt 1200", "$orderby": "id", "$top": "100"}),
-    ("patient_visits", None, {"$filter": "id gt 1200 and status eq 'Pending'", "$top": "40",
-                              "$skip": "7"}),
-    ("patient_visits", None, {"$filter": "(id ge 300 and id lt 900) or id eq 1700.5 or "
-                                         "id le 20", "$orderby": "id", "$count": "true"}),
-    ("patient_visits", None, {"$filter": "not (id gt 50) and status ne 'Completed'",
-                              "$top": "1000"}),
-    ("patient_visits", None, {"$filter": "id gt 99999999999999999999", "$orderby": "id"}),
-    ("patient_visits", None, {"$orderby": "id", "$top": "30", "$skip": "2000"}),
-    ("study_documents", "first", {"$filter": "id gt 0", "$orderby": "id", "$top": "2"}),
+    ("patient_visits", False, {"$filter": "id gt 1200", "$orderby": "id", "$top": "100"}),
+    ("patient_visits", False, {"$filter": "id gt 1200 and status eq 'Pending'", "$top": "40",
+                               "$skip": "7"}),
+    ("patient_visits", False, {"$filter": "(id ge 300 and id lt 900) or id eq 1700.5 or "
+                                          "id le 20", "$orderby": "id", "$count": "true"}),
+    ("patient_visits", False, {"$filter": "not (id gt 50) and status ne 'Completed'",
+                               "$top": "1000"}),
+    ("patient_visits", False, {"$filter": "id gt 99999999999999999999", "$orderby": "id"}),
+    ("patient_visits", False, {"$orderby": "id", "$top": "30", "$skip": "2000"}),
+    ("study_documents", True, {"$filter": "id gt 0", "$orderby": "id", "$top": "2"}),
 ]
 
 
-@pytest.mark.parametrize(("name", "parent", "params"), ID_ORDER)
-def test_pages_in_id_order_agree_with_records(app: App, name: str, parent: str | None,
+@pytest.mark.parametrize(("name", "per_parent", "params"), ID_ORDER)
+def test_pages_in_id_order_agree_with_records(app: App, name: str, per_parent: bool,
                                               params: dict[str, str]) -> None:
-    spec = ep.BY_NAME[name]
     pid = None
-    if parent:
+    if per_parent:  # the parent with the most rows
         pid = int(np.bincount(app.tenant.table(name).snap.cols["parent"]).argmax())
-    query = parse_query(params, app._typer(name), app.datetime_form, app.tenant.tz)
-    rows = app.tenant.rows_for(name, pid)
-    assert rows is not None
-    fast = app._select_in_id_order(spec, rows, query)
-    assert fast is not None, "expected the id-order path"
-    slow = app._select_records(spec, rows, query)
+    query, _, fast, slow = select_both(app, name, params, pid, App._select_in_id_order)
     page = slice(query.skip, query.skip + query.top)
     assert [r.rid for r in fast[page]] == [r.rid for r in slow[page]]
     # as many rows as the answer's NextPageLink and Count need
