@@ -42,6 +42,17 @@ def test_same_seed_same_bytes_whatever_the_order_of_reading() -> None:
     assert served(other, "studies") != served(a, "studies")
 
 
+def test_previews_built_at_start_are_those_a_first_read_builds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    built = Tenant(scale=0.0005, seed=5)
+    assert len(built.previews.pinned) > len(built.table("subjects"))  # subjects' and studies'
+    monkeypatch.setattr(Tenant, "_pin_subjects", lambda self: None)
+    lazy = Tenant(scale=0.0005, seed=5)
+    assert not lazy.previews.pinned
+    for name in ("patient_visits", "appointments", "subject_statuses", "subjects"):
+        assert served(built, name) == served(lazy, name), name
+
+
 def test_small_scales_keep_their_row_counts() -> None:
     tenant = Tenant(scale=0.001)
     counts = {name: len(tenant.table(name)) for name in DATA}
