@@ -11,6 +11,8 @@ round kept, so that other work on the machine weighs on both alike. Prints, per 
   JSON parse (to find the last id) is not counted;
 * fan-out: requests/s of per-study lists (the documents of active studies, about 28 each),
   first read and read again, over the same number of studies at both scales;
+* the same first reads per second of the server's own CPU time (``/proc/<pid>/stat``), summed
+  over all rounds: steadier than wall-clock rates when other work shares the machine;
 * filter: one ``$filter`` + ``$orderby`` + ``$count`` over the whole patient visit table;
 * day: seconds of one simulated day (``POST /_sandbox/day``);
 * peak RSS of the server (VmHWM) after all of it, and after one page of every endpoint.
@@ -78,6 +80,12 @@ class Server:
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         self.conn.request(method, f"/_sandbox/{path}", body=json.dumps(body or {}))
         return json.loads(self.conn.getresponse().read())
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used (user + system, all threads)."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as status:
@@ -179,25 +187,35 @@ def measure(scales: list[float], pages: int, fanout: int, rounds: int) -> list[d
         # Keyset cursors: page 0 (after id 0) was read above; each round reads the next pages.
         cursors = [keyset_page(s, 0)[0] for s in servers]
         afters: list[list[int]] = [[] for _ in servers]
+        cpu = [[0.0, 0.0] for _ in servers]  # server CPU seconds: first-read pages, fan-out
         for r in range(rounds):  # first reads: new pages and studies each round
             for k, (server, row, mine) in enumerate(zip(servers, out, studies, strict=True)):
+                before = server.cpu_seconds()
                 rate, cursors[k], used = first_reads(server, cursors[k], per_round)
+                middle = server.cpu_seconds()
                 afters[k] += used
                 row["pages_per_s_first_read"] = max(row["pages_per_s_first_read"], rate)
                 row["fanout_per_s_first_read"] = max(
                     row["fanout_per_s_first_read"],
                     fanout_rate(server, mine[r * step:(r + 1) * step]))
+                cpu[k][0] += middle - before
+                cpu[k][1] += server.cpu_seconds() - middle
         for _ in range(2 * rounds):  # the same again, from the JSON cache: short, so more rounds
             for k, (server, row, mine) in enumerate(zip(servers, out, studies, strict=True)):
                 rate = page_rate(server, 3 * afters[k])
                 row["pages_per_s_cached"] = max(row["pages_per_s_cached"], rate)
                 row["fanout_per_s_cached"] = max(row["fanout_per_s_cached"],
                                                  fanout_rate(server, 3 * mine[:step * rounds]))
-        for server, row in zip(servers, out, strict=True):
+        for row in out:
             for key in ("pages_per_s_first_read", "pages_per_s_cached",
                         "fanout_per_s_first_read", "fanout_per_s_cached"):
                 row[key] = round(row[key], 1)
             row["fanout_studies"] = step * rounds
+        for (pages_cpu, fanout_cpu), row, mine in zip(cpu, out, afters, strict=True):
+            # Per second of the server's CPU: what other work on the machine does not change.
+            row["pages_per_cpu_s_first_read"] = round(len(mine) / pages_cpu, 1)
+            row["fanout_per_cpu_s_first_read"] = round(step * rounds / fanout_cpu, 1)
+        for server, row in zip(servers, out, strict=True):
             start = time.perf_counter()
             body = server.get("patient-visits/odata", {
                 "$filter": "status eq 'Pending' and targetDueDate ge 2025-12-01T00:00:00",
@@ -233,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{key:32s}" + "".join(f"{r[key]!s:>14s}" for r in results))
     if len(results) == 2:
         for key in ("pages_per_s_first_read", "pages_per_s_cached", "fanout_per_s_first_read",
-                    "fanout_per_s_cached"):
+                    "fanout_per_s_cached", "pages_per_cpu_s_first_read",
+                    "fanout_per_cpu_s_first_read"):
             ratio = results[0][key] / results[1][key]
             print(f"{key} at {results[0]['scale']} / {results[1]['scale']}: {ratio:.2f}")
     print("BENCH_SANDBOX " + json.dumps(results))
