@@ -8,7 +8,8 @@ it touches into an overlay and swaps in new columns: ground truth is base plus o
 are copy-on-write snapshots, so a reader takes one reference without locking and never sees
 half a change. Relationships are real (a subject's ``study`` is the study it is listed under, a
 patient visit's ``subject`` a subject of that study, ...) and are drawn from the generated base,
-so a change to one record never silently changes another.
+so a change to one record never silently changes another; the previews of every subject, which
+most records carry, are built at start and kept.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def mix_on(z: int, part: int) -> int:
 def seeded(seed: int) -> random.Random:
     """``random.Random(seed)`` for an integer seed, the same draws.
 
-    Without the Python-level checks of ``Random.seed``: they are a third of its cost, and a
-    record seeds several generators.
+    Without the Python-level checks of ``Random.seed``, a sizeable part of its cost: a record
+    seeds several generators.
     """
     rng = random.Random.__new__(random.Random)
     super(random.Random, rng).seed(seed)
@@ -207,7 +208,7 @@ class Snap:
     def position(self, rid: int) -> int | None:
         """Index of ``rid`` in this version, or ``None``."""
         ids = self.ids
-        pos = int(ids.searchsorted(rid))  # the method: np.searchsorted costs 3x as much
+        pos = int(ids.searchsorted(rid))  # the method: np.searchsorted's wrapper costs more
         return pos if pos < len(ids) and ids.item(pos) == rid else None
 
 
@@ -855,7 +856,7 @@ class Tenant:
         base = self.identity_of(table, rid, _NOTHING) if table in self.tables else None
         if not isinstance(base, dict):
             return f"{table} {rid}"
-        for key in ("name", "Name", "displayName", "RoleName"):
+        for key in _LABEL_KEYS:
             if base.get(key):
                 return str(base[key])
         if table == "subjects":
