@@ -5,11 +5,14 @@ CPU 0, the client to CPU 1); every rate alternates between the two servers, in r
 round kept, so that other work on the machine weighs on both alike. Prints, per scale:
 
 * start: seconds from launch to ``listening``;
-* pages/s: 1000-row pages of ``/patient-visits/odata`` ordered by id, paged with ``$skip`` (the
-  client does not parse them), first read (records generated) and read again (served from the
-  JSON cache), over the same number of pages at both scales;
+* pages/s: 1000-row pages of ``/patient-visits/odata`` paged as the tap pages them (keyset:
+  ``$filter=id gt <last id>``, ``$orderby=id``), first read (records generated) and read again
+  (served from the JSON cache), over the same number of pages at both scales; the client's own
+  JSON parse (to find the last id) is not counted;
 * fan-out: requests/s of per-study lists (the documents of active studies, about 28 each),
   first read and read again, over the same number of studies at both scales;
+* the same first reads per second of the server's own CPU time (``/proc/<pid>/stat``), summed
+  over all rounds: steadier than wall-clock rates when other work shares the machine;
 * filter: one ``$filter`` + ``$orderby`` + ``$count`` over the whole patient visit table;
 * day: seconds of one simulated day (``POST /_sandbox/day``);
 * peak RSS of the server (VmHWM) after all of it, and after one page of every endpoint.
@@ -78,6 +81,12 @@ class Server:
         self.conn.request(method, f"/_sandbox/{path}", body=json.dumps(body or {}))
         return json.loads(self.conn.getresponse().read())
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used (user + system, all threads)."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         with open(f"/proc/{self.proc.pid}/status") as status:
             for line in status:
@@ -95,14 +104,36 @@ def _items(body: Any) -> list[Any]:
     return body["Items"] if isinstance(body, dict) else body
 
 
-def page_rate(server: Server, pages: range | list[int]) -> float:
-    """Pages/s of 1000-row patient visit pages ordered by id (``$skip``, not parsed)."""
+def keyset_page(server: Server, after: int) -> tuple[int, float]:
+    """One 1000-row patient visit page after id ``after``, as the tap asks for it.
+
+    Returns:
+        The page's last id, and the seconds the client spent parsing it.
+    """
+    body = server.raw("patient-visits/odata", {
+        "$filter": f"id gt {after}", "$orderby": "id", "$top": 1000})
     start = time.perf_counter()
-    for page in pages:
-        size = len(server.raw("patient-visits/odata", {
-            "$orderby": "id", "$top": 1000, "$skip": page * 1000}))
-        assert size > 100_000, "short page"
-    return len(pages) / (time.perf_counter() - start)
+    items = json.loads(body)["Items"]
+    assert len(items) == 1000, "short page"
+    return items[-1]["id"], time.perf_counter() - start
+
+
+def first_reads(server: Server, after: int, pages: int) -> tuple[float, int, list[int]]:
+    """Pages/s of ``pages`` keyset pages from id ``after`` on, the last id, the cursors used."""
+    used, start, parsing = [], time.perf_counter(), 0.0
+    for _ in range(pages):
+        used.append(after)
+        after, spent = keyset_page(server, after)
+        parsing += spent
+    return pages / (time.perf_counter() - start - parsing), after, used
+
+
+def page_rate(server: Server, afters: list[int]) -> float:
+    """Pages/s of the keyset pages after each of ``afters`` (pages read before: cached)."""
+    start, parsing = time.perf_counter(), 0.0
+    for after in afters:
+        parsing += keyset_page(server, after)[1]
+    return len(afters) / (time.perf_counter() - start - parsing)
 
 
 def fanout_rate(server: Server, studies: list[int]) -> float:
@@ -153,26 +184,38 @@ def measure(scales: list[float], pages: int, fanout: int, rounds: int) -> list[d
                      "fanout_per_s_first_read", "fanout_per_s_cached"):
             for row in out:
                 row[name] = 0.0
+        # Keyset cursors: page 0 (after id 0) was read above; each round reads the next pages.
+        cursors = [keyset_page(s, 0)[0] for s in servers]
+        afters: list[list[int]] = [[] for _ in servers]
+        cpu = [[0.0, 0.0] for _ in servers]  # server CPU seconds: first-read pages, fan-out
         for r in range(rounds):  # first reads: new pages and studies each round
-            span = range(1 + r * per_round, 1 + (r + 1) * per_round)  # page 0 was read above
-            for server, row, mine in zip(servers, out, studies, strict=True):
-                row["pages_per_s_first_read"] = max(row["pages_per_s_first_read"],
-                                                    page_rate(server, span))
+            for k, (server, row, mine) in enumerate(zip(servers, out, studies, strict=True)):
+                before = server.cpu_seconds()
+                rate, cursors[k], used = first_reads(server, cursors[k], per_round)
+                middle = server.cpu_seconds()
+                afters[k] += used
+                row["pages_per_s_first_read"] = max(row["pages_per_s_first_read"], rate)
                 row["fanout_per_s_first_read"] = max(
                     row["fanout_per_s_first_read"],
                     fanout_rate(server, mine[r * step:(r + 1) * step]))
-        again = range(1, 1 + per_round * rounds)
+                cpu[k][0] += middle - before
+                cpu[k][1] += server.cpu_seconds() - middle
         for _ in range(2 * rounds):  # the same again, from the JSON cache: short, so more rounds
-            for server, row, mine in zip(servers, out, studies, strict=True):
-                row["pages_per_s_cached"] = max(row["pages_per_s_cached"],
-                                                page_rate(server, [*again, *again, *again]))
+            for k, (server, row, mine) in enumerate(zip(servers, out, studies, strict=True)):
+                rate = page_rate(server, 3 * afters[k])
+                row["pages_per_s_cached"] = max(row["pages_per_s_cached"], rate)
                 row["fanout_per_s_cached"] = max(row["fanout_per_s_cached"],
                                                  fanout_rate(server, 3 * mine[:step * rounds]))
-        for server, row in zip(servers, out, strict=True):
+        for row in out:
             for key in ("pages_per_s_first_read", "pages_per_s_cached",
                         "fanout_per_s_first_read", "fanout_per_s_cached"):
                 row[key] = round(row[key], 1)
             row["fanout_studies"] = step * rounds
+        for (pages_cpu, fanout_cpu), row, mine in zip(cpu, out, afters, strict=True):
+            # Per second of the server's CPU: what other work on the machine does not change.
+            row["pages_per_cpu_s_first_read"] = round(len(mine) / pages_cpu, 1)
+            row["fanout_per_cpu_s_first_read"] = round(step * rounds / fanout_cpu, 1)
+        for server, row in zip(servers, out, strict=True):
             start = time.perf_counter()
             body = server.get("patient-visits/odata", {
                 "$filter": "status eq 'Pending' and targetDueDate ge 2025-12-01T00:00:00",
@@ -208,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{key:32s}" + "".join(f"{r[key]!s:>14s}" for r in results))
     if len(results) == 2:
         for key in ("pages_per_s_first_read", "pages_per_s_cached", "fanout_per_s_first_read",
-                    "fanout_per_s_cached"):
+                    "fanout_per_s_cached", "pages_per_cpu_s_first_read",
+                    "fanout_per_cpu_s_first_read"):
             ratio = results[0][key] / results[1][key]
             print(f"{key} at {results[0]['scale']} / {results[1]['scale']}: {ratio:.2f}")
     print("BENCH_SANDBOX " + json.dumps(results))

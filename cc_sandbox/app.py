@@ -7,12 +7,15 @@ lets the paging logic be read (and tested) without sockets.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlencode
+
+import numpy as np
 
 from cc_sandbox import endpoints as ep
 from cc_sandbox.faults import (
@@ -332,6 +335,9 @@ class App:
         """
         if query.predicate is None and not query.orderby:
             return rows
+        natural = self._select_in_id_order(spec, rows, query)
+        if natural is not None:
+            return natural
         key = (
             spec.name,
             parent_id,
@@ -354,6 +360,49 @@ class App:
             while len(self._cache) > 32:
                 self._cache.popitem(last=False)
         return selected
+
+    def _select_in_id_order(self, spec: ep.EndpointSpec, rows: RowSeq,
+                            query: Any) -> RowSeq | None:
+        """Rows in id order (no ``$orderby``, or the id ascending), read no further than needed.
+
+        This is keyset paging (``id gt <last>``, ordered by id): rows are stored in id order, so
+        the page starts where the id bound says and the filter is tested on as many rows as the
+        page needs (and one more, for ``NextPageLink``), not on the whole table; with
+        ``$count`` every row from there is tested. ``None`` when the order is another, or a
+        filtered property is not a column.
+        """
+        id_field = spec.id_field
+        if not id_field or query.orderby not in ([], [(id_field, False)]):
+            return None
+        tenant, snap = self.tenant, rows.snap
+        table_ids = snap.ids if rows.positions is None else snap.ids[rows.positions]
+        low, high = 0, len(table_ids)
+        predicate = query.predicate
+        span = predicate.spans.get(id_field) if predicate is not None else None
+        if span is not None:
+            low, high = _id_range(table_ids, span)
+        need = None if query.count else query.skip + query.top + 1
+        if predicate is None:
+            stop = high if need is None else min(high, low + need)
+            picked = np.arange(low, stop) if rows.positions is None else rows.positions[low:stop]
+            return RowSeq(tenant, rows.table, snap, picked)
+        found: list[np.ndarray] = []
+        total, chunk = 0, max(need or 0, 1024)
+        while low < high and (need is None or total < need):
+            stop = min(high, low + chunk)
+            part = np.arange(low, stop) if rows.positions is None else rows.positions[low:stop]
+
+            def columns(path: str, part: np.ndarray = part) -> Any:
+                return tenant.column(spec.name, path, snap, part)
+
+            mask = predicate.mask(columns)
+            if mask is None:
+                return None
+            found.append(part[mask])
+            total += len(found[-1])
+            low, chunk = stop, chunk * 4  # a sparse filter reads ever larger chunks
+        picked = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+        return RowSeq(tenant, rows.table, snap, picked if need is None else picked[:need])
 
     def _select_columns(self, spec: ep.EndpointSpec, rows: RowSeq, query: Any) -> RowSeq | None:
         tenant = self.tenant
@@ -383,6 +432,25 @@ class App:
         if query.orderby:
             pairs = sort_rows(pairs, query.orderby, self._typer(spec.name), self.tenant.tz)
         return [row for row, _ in pairs]
+
+
+def _id_range(ids: np.ndarray, span: tuple[float, bool, float, bool]) -> tuple[int, int]:
+    """Positions ``[low, high)`` of the ascending integer ``ids`` within ``span``.
+
+    Bounds are turned into integers first: a float searched in an integer array would convert
+    the whole array.
+    """
+    first, first_in, last, last_in = span
+    low, high = 0, len(ids)
+    if first > -math.inf:
+        least = math.ceil(first) if first_in else math.floor(first) + 1  # smallest id allowed
+        low = 0 if least < -(2**62) else len(ids) if least > 2**62 else int(
+            ids.searchsorted(least, "left"))
+    if last < math.inf:
+        most = math.floor(last) if last_in else math.ceil(last) - 1  # largest id allowed
+        high = 0 if most < -(2**62) else len(ids) if most > 2**62 else int(
+            ids.searchsorted(most, "right"))
+    return low, max(low, high)
 
 
 def _wrap(shape: str, blobs: list[bytes], link: str | None, count: int | None) -> bytes:

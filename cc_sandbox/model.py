@@ -8,11 +8,13 @@ it touches into an overlay and swaps in new columns: ground truth is base plus o
 are copy-on-write snapshots, so a reader takes one reference without locking and never sees
 half a change. Relationships are real (a subject's ``study`` is the study it is listed under, a
 patient visit's ``subject`` a subject of that study, ...) and are drawn from the generated base,
-so a change to one record never silently changes another.
+so a change to one record never silently changes another; the previews of every subject, which
+most records carry, are built at start and kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import random
@@ -130,6 +132,25 @@ def mix(*parts: int) -> int:
     return z
 
 
+def mix_on(z: int, part: int) -> int:
+    """``mix(*parts, part)`` from ``z = mix(*parts)``: one step, for hashes sharing a prefix."""
+    z = (z ^ (part & _MASK)) * 0xBF58476D1CE4E5B9 & _MASK
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & _MASK
+    return z ^ (z >> 31)
+
+
+def seeded(seed: int) -> random.Random:
+    """``random.Random(seed)`` for an integer seed, the same draws.
+
+    Without the Python-level checks of ``Random.seed``, a sizeable part of its cost: a record
+    seeds several generators.
+    """
+    rng = random.Random.__new__(random.Random)
+    super(random.Random, rng).seed(seed)
+    rng.gauss_next = None
+    return rng
+
+
 def salt(name: str) -> int:
     """A stable number for a table name (``hash()`` changes between runs)."""
     return zlib.crc32(name.encode())
@@ -186,8 +207,9 @@ class Snap:
 
     def position(self, rid: int) -> int | None:
         """Index of ``rid`` in this version, or ``None``."""
-        pos = int(np.searchsorted(self.ids, rid))
-        return pos if pos < len(self.ids) and int(self.ids[pos]) == rid else None
+        ids = self.ids
+        pos = int(ids.searchsorted(rid))  # the method: np.searchsorted's wrapper costs more
+        return pos if pos < len(ids) and ids.item(pos) == rid else None
 
 
 class RowSeq:
@@ -331,8 +353,7 @@ class Table:
             else:
                 self._index = cached
         _, order, ordered = cached
-        low, high = np.searchsorted(ordered, pid), np.searchsorted(ordered, pid, side="right")
-        return order[low:high]
+        return order[int(ordered.searchsorted(pid)):int(ordered.searchsorted(pid, "right"))]
 
     def next_id(self) -> int:
         """An id above every id this table has held."""
@@ -386,9 +407,10 @@ class Tenant:
         self._mut_rng = random.Random(f"{seed}:mutations")
         self._mutations = 0
         self.tables: dict[str, Table] = {}
-        self.previews: dict[tuple[str, str, int], dict[str, Any]] = {}
-        self._links: dict[tuple[str, int], dict[str, int]] = {}
-        self._identities: dict[tuple[str, int], Any] = {}
+        self.previews = _Memo(IDENTITY_CACHE)
+        self._links = _Memo(IDENTITY_CACHE)
+        self._identities = _Memo(IDENTITY_CACHE)
+        self._prefixes: dict[str, int] = {}
         self._rows: OrderedDict[tuple[str, int, int], Row] = OrderedDict()
         self._rows_lock = threading.Lock()
         self.row_cache = row_cache
@@ -401,6 +423,7 @@ class Tenant:
         self.changes: list[dict[str, Any]] = []
         self._generate()
         self.set_overrides(overrides or {})
+        self._pin_subjects()
 
     # ----------------------------------------------------------------------------------- config
 
@@ -605,12 +628,13 @@ class Tenant:
             return []
         table = self.tables[spec.source]
         key = spec.parent[1] if spec.parent and not spec.same_as else None
-        out = []
-        for row in table.rows:
-            _, blob = self.render(spec.source, row)
-            parent = {key: row.parent} if key else {}
-            out.append({"parent": parent, "data": json.loads(blob)})
-        return out
+        snap = table.snap
+        parents = snap.cols["parent"].tolist() if key else None
+        # Through the JSON cache, as pages are served: a test that reads the truth and then the
+        # pages generates each record once.
+        return [{"parent": {key: parents[pos]} if parents is not None else {},
+                 "data": json.loads(self.blob(table, snap, pos))}
+                for pos in range(len(snap.ids))]
 
     # ------------------------------------------------------------------------------- generation
 
@@ -690,12 +714,19 @@ class Tenant:
             cols["completedOn"] = done
         return cols
 
-    def random_id(self, table: str, rng: random.Random) -> int | None:
+    def random_id(self, table: str, rng: random.Random | _LazyRandom) -> int | None:
         """A random generated id of ``table`` (``None`` when it is empty or not yet made)."""
         t = self.tables.get(table)
         if t is None or not len(t.base.ids):
             return None
         return int(t.base.ids[int(rng.random() * len(t.base.ids))])
+
+    def streams(self, table: str, rid: int) -> int:
+        """``mix(seed, salt(table), rid)``: what a generated record's generators are seeded from."""
+        prefix = self._prefixes.get(table)
+        if prefix is None:
+            prefix = self._prefixes[table] = mix(self.seed, salt(table))
+        return mix_on(prefix, rid)
 
     def links_of(self, table: str, rid: int) -> dict[str, int]:
         """Related ids of a record (drawn from the generated base, so they never move)."""
@@ -706,15 +737,12 @@ class Tenant:
         t, pos, cols, over = self._locate(table, rid)
         if pos is None:
             return dict(over.links or {}) if over is not None else {}
-        rng = random.Random(mix(self.seed, salt(table), rid, 1))
-        links = self.make_links(t.spec, cols, rng)
-        if len(self._links) > IDENTITY_CACHE:
-            self._links.clear()
-        self._links[key] = links
+        links = self.make_links(t.spec, cols, _LazyRandom(mix_on(self.streams(table, rid), 1)))
+        self._links.put(key, links)
         return links
 
     def make_links(self, spec: ep.EndpointSpec, cols: dict[str, Any],
-                   rng: random.Random) -> dict[str, int]:
+                   rng: random.Random | _LazyRandom) -> dict[str, int]:
         """Choose the related records of a record with column values ``cols``."""
         links: dict[str, int] = {}
         name = spec.name
@@ -747,25 +775,30 @@ class Tenant:
                 t = self.tables[table]
                 kids = t.child_positions(t.base, links["studies"])
                 if len(kids):
-                    links[table] = int(t.base.ids[kids[int(rng.random() * len(kids))]])
+                    links[table] = t.base.ids.item(kids.item(int(rng.random() * len(kids))))
         return links
 
-    def base_of(self, table: str, rid: int, identity: bool = False) -> Any:
-        """A record's generated fields (or, for an inserted record, its fields as inserted)."""
+    def base_of(self, table: str, rid: int, identity: bool = False,
+                fields: int | None = None) -> Any:
+        """A record's generated fields (or, for an inserted record, its fields as inserted).
+
+        ``identity``: only the fields previews copy (see ``_Gen``), the first ``fields`` of them
+        when given (cached).
+        """
         key = (table, rid)
         cache = self._identities
         hit = cache.get(key) if identity else None
-        if hit is not None:
-            return hit
+        if hit is not None and (hit[0] < 0 or (fields is not None and hit[0] >= fields)):
+            return hit[1]
         t, pos, cols, over = self._locate(table, rid)
         if pos is None:
             return over.base if over is not None else None
-        base = self.make_base(t.spec, rid, cols, self.links_of(table, rid),
-                              mix(self.seed, salt(table), rid), pos, identity)
+        # An identity needs links only where a fixup reads them (previews are not generated).
+        links = self.links_of(table, rid) if not identity or table in _LINKED_FIXUPS else {}
+        base = self.make_base(t.spec, rid, cols, links, self.streams(table, rid), pos,
+                              identity, fields)
         if identity:  # whole records are cached as rows and JSON
-            if len(cache) > IDENTITY_CACHE:
-                cache.clear()
-            cache[key] = base
+            cache.put(key, (-1 if fields is None else fields, base))
         return base
 
     def _locate(self, table: str, rid: int) -> tuple[Table, int | None, dict[str, Any],
@@ -777,22 +810,33 @@ class Tenant:
             return t, None, {}, t.snap.over.get(rid)
         return t, pos, {k: v[pos] for k, v in t.base.cols.items()}, None
 
-    def identity_of(self, table: str, rid: int) -> Any:
-        """A record's scalar fields (what previews of it copy), without its references."""
-        return self.base_of(table, rid, identity=True)
+    def identity_of(self, table: str, rid: int, want: frozenset[str] | None = None) -> Any:
+        """A record's scalar fields (what previews of it copy), without its references.
+
+        ``want``: the lower-case names the caller reads; the fields after the last of them (and
+        after the label's) are not generated. They are drawn in order from one generator, so
+        the fields generated are the same as the whole identity's.
+        """
+        fields = None
+        if want is not None and table in self.tables:
+            fields = _prefix(self.tables[table].spec.model, want)
+        return self.base_of(table, rid, identity=True, fields=fields)
 
     def make_base(self, spec: ep.EndpointSpec, rid: int, cols: dict[str, Any],
                   links: dict[str, int], streams: int, pos: int = 0,
-                  identity: bool = False) -> Any:
+                  identity: bool = False, fields: int | None = None) -> Any:
         """Fill one record from its model, then set the fields its columns hold.
 
-        ``streams`` seeds the record's generators (see ``_Gen``).
+        ``streams`` seeds the record's generators (see ``_Gen``); ``fields`` stops an identity
+        after its first fields.
         """
         if not spec.model:  # lookup lists: a list of names
             return f"{random.Random(streams).choice(_WORDS).title()} list {rid}"
         changed = float(cols["changed"])
-        gen = _Gen(self, streams, links, identity)
-        base = gen.model(spec.model, 0, rid, changed)
+        if fields == 0:  # nothing drawn: no generator to seed
+            base: dict[str, Any] = {}
+        else:
+            base = _Gen(self, streams, links, identity).model(spec.model, 0, rid, changed, fields)
         _FIXUPS.get(spec.name, _no_fixup)(self, base, links, cols, pos)
         # Served from ``changed`` as change fields (never from overrides: bases are generated
         # lazily, and must not depend on when).
@@ -809,16 +853,49 @@ class Tenant:
 
     def label(self, table: str, rid: int) -> str:
         """A record's display name, as previews of it show."""
-        base = self.identity_of(table, rid) if table in self.tables else None
+        base = self.identity_of(table, rid, _NOTHING) if table in self.tables else None
         if not isinstance(base, dict):
             return f"{table} {rid}"
-        for key in ("name", "Name", "displayName", "RoleName"):
+        for key in _LABEL_KEYS:
             if base.get(key):
                 return str(base[key])
         if table == "subjects":
             patient = self.links_of("subjects", rid).get("patients")
             return self.label("patients", patient) if patient else f"Subject {rid}"
         return f"{table} {rid}"
+
+    def _pin_subjects(self) -> None:
+        """Build, once, what the records that point at a subject copy from it, and keep it.
+
+        Every patient visit, appointment and subject status carries a preview of its subject
+        (whose name is its patient's), of the subject's study, and the name of a visit of that
+        study. Built on first read, a tenant's first pages paid for a thousand subjects each
+        (at full size the subjects are many, the visits random over them); built here, every
+        page costs the same from the first. The values are those a first read would build:
+        previews copy the generated base, which never changes.
+        """
+        subjects = self.tables.get("subjects")
+        if subjects is None:
+            return
+        memos = (self._links, self._identities, self.previews)
+        for memo in memos:
+            memo.pinning = True
+        copier = _CopyOnly(self)
+        try:
+            for rid in subjects.base.ids.tolist():
+                links = self.links_of("subjects", rid)
+                previews = [("SubjectPreviewModel", "subjects", rid)]
+                if "studies" in links:
+                    previews.append(("StudyPreviewModel", "studies", links["studies"]))
+                for model, table, ref in previews:
+                    # A field the record lacks is drawn by each reader: not built ahead.
+                    with contextlib.suppress(_WouldDraw):
+                        copier.preview(model, table, ref)
+                if "visits" in links:
+                    self.label("visits", links["visits"])
+        finally:
+            for memo in memos:
+                memo.pinning = False
 
     # -------------------------------------------------------------------------------- mutations
 
@@ -1297,9 +1374,9 @@ class _Gen:
     def __init__(self, tenant: Tenant, streams: int, links: dict[str, int],
                  identity: bool = False) -> None:
         self.tenant = tenant
-        self.names = random.Random(mix(streams, 1))
+        self.names = seeded(mix_on(mix_on(0x9E3779B97F4A7C15, streams), 1))
         # Seeding costs 5 us a generator: identities (most generated records) need one.
-        self.main = self.names if identity else random.Random(streams)
+        self.main = self.names if identity else seeded(streams)
         self.ref_rng = self.main
         self.rng = self.main
         self.identity = identity
@@ -1307,13 +1384,15 @@ class _Gen:
         self.first = self.names.choice(_FIRST_NAMES)
         self.last = self.names.choice(_LAST_NAMES)
 
-    def model(self, model: str, depth: int, rid: int | None, changed: float) -> dict[str, Any]:
+    def model(self, model: str, depth: int, rid: int | None, changed: float,
+              fields: int | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if rid is None:  # a nested object: every field from the main generator
             for fname, code in MODELS.get(model, ()):
                 out[fname] = self.value(fname, code, depth, changed)
             return out
-        for fname, code, role in _plan(model, self.identity):
+        plan = _plan(model, self.identity)
+        for fname, code, role in plan if fields is None else plan[:fields]:
             if role == "id":
                 out[fname] = rid
             elif role == "names":
@@ -1424,7 +1503,7 @@ class _Gen:
         cached = self.tenant.previews.get(key)
         if cached is not None:
             return cached
-        source = self.tenant.identity_of(table, rid)
+        source = self.tenant.identity_of(table, rid, _wanted(model))
         if not isinstance(source, dict):
             source = {}
         lower = {k.lower(): v for k, v in source.items()}
@@ -1437,9 +1516,7 @@ class _Gen:
                 out[fname] = lower[low]
             else:
                 out[fname] = self.value(fname, code, 2, CLOCK_START)
-        if len(self.tenant.previews) > IDENTITY_CACHE:
-            self.tenant.previews.clear()
-        self.tenant.previews[key] = out
+        self.tenant.previews.put(key, out)
         return out
 
 
@@ -1465,6 +1542,86 @@ def _plan(model: str, identity: bool) -> tuple[tuple[str, str, str], ...]:
         elif not identity:
             out.append((fname, code, "main"))
     return tuple(out)
+
+
+#: Keys a label is read from (``Tenant.label``), in order.
+_LABEL_KEYS = ("name", "Name", "displayName", "RoleName")
+_NOTHING: frozenset[str] = frozenset()
+#: Tables whose fixup reads the record's links (their identities need them).
+_LINKED_FIXUPS = frozenset({"patient_visits", "patient_visit_elements", "patient_visit_stipends"})
+
+
+@functools.lru_cache(maxsize=512)
+def _wanted(model: str) -> frozenset[str]:
+    """Lower-case names of the fields a preview model copies from its record."""
+    return frozenset(name.lower() for name, code in MODELS.get(model, ())
+                     if not code.startswith(("@", "[")))
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefix(model: str, want: frozenset[str]) -> int:
+    """How many identity fields of ``model`` hold every ``want`` field and the label's."""
+    plan = _plan(model, True)
+    needed = [i for i, (fname, _, _) in enumerate(plan)
+              if fname.lower() in want or fname in _LABEL_KEYS]
+    return needed[-1] + 1 if needed else 0
+
+
+class _Memo:
+    """A cache: a pinned dict that is never emptied, over one cleared when it outgrows ``limit``.
+
+    While ``pinning``, new entries go to the pinned dict.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pinned: dict[Any, Any] = {}
+        self.recent: dict[Any, Any] = {}
+        self.pinning = False
+
+    def get(self, key: Any) -> Any:
+        """The value cached for ``key``, or ``None``."""
+        hit = self.pinned.get(key)
+        return hit if hit is not None else self.recent.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        """Cache ``value`` for ``key``."""
+        if self.pinning or key in self.pinned:  # e.g. a whole identity over a pinned prefix
+            self.pinned[key] = value
+            return
+        if len(self.recent) > self.limit:
+            self.recent.clear()
+        self.recent[key] = value
+
+
+class _WouldDraw(Exception):
+    """A preview built ahead needed a field its record lacks (drawn by each reader)."""
+
+
+class _CopyOnly(_Gen):
+    """Builds previews ahead of any reader: copies fields, never draws one."""
+
+    def __init__(self, tenant: Tenant) -> None:  # no generator: nothing is drawn
+        self.tenant = tenant
+
+    def value(self, fname: str, code: str, depth: int, changed: float) -> Any:
+        raise _WouldDraw(fname)
+
+
+class _LazyRandom:
+    """A ``random.Random`` seeded on its first draw: most records' links draw nothing."""
+
+    __slots__ = ("_rng", "_seed")
+
+    def __init__(self, seed: int) -> None:
+        self._seed = seed
+        self._rng: random.Random | None = None
+
+    def random(self) -> float:
+        """The next draw of ``random.Random(seed)``."""
+        if self._rng is None:
+            self._rng = seeded(self._seed)
+        return self._rng.random()
 
 
 def _uuid(rng: random.Random) -> str:

@@ -35,6 +35,9 @@ Typer = Callable[[str], "str | None"]
 #: when the property is not held as a column.
 Columns = Callable[[str], "tuple[np.ndarray, np.ndarray] | None"]
 Mask = Callable[[Columns], "np.ndarray | None"]
+#: ``(low, low included, high, high included)``.
+Span = tuple[float, bool, float, bool]
+_INF = float("inf")
 
 
 class Predicate:
@@ -44,9 +47,14 @@ class Predicate:
     caller then tests records one by one). Both agree on every row.
     """
 
-    def __init__(self, test: Callable[[dict[str, Any]], bool], mask: Mask) -> None:
+    def __init__(self, test: Callable[[dict[str, Any]], bool], mask: Mask,
+                 spans: dict[str, Span] | None = None) -> None:
         self.test = test
         self.mask = mask
+        #: Per numeric property, an interval that holds its value on every row that passes
+        #: (``id gt 500`` and anything: ``(500, False, inf, False)``); keyset pages use it to
+        #: start at the right place instead of testing the whole table.
+        self.spans = spans or {}
 
     def __call__(self, doc: dict[str, Any]) -> bool:
         return self.test(doc)
@@ -360,7 +368,8 @@ class _Parser:
                 return op == "ne"
             return bool(func(raw, value))
 
-        return Predicate(compare, column_mask)
+        span = _span(op, value) if right.kind == "num" else None
+        return Predicate(compare, column_mask, {path: span} if span else None)
 
 
 def _null_mask(path: str, is_null: bool | None) -> Mask:
@@ -388,11 +397,34 @@ def _combine(left: Predicate, right: Predicate, both: bool) -> Mask:
 
 
 def _either(left: Predicate, right: Predicate) -> Predicate:
-    return Predicate(lambda doc: left(doc) or right(doc), _combine(left, right, False))
+    spans = {}
+    for path in left.spans.keys() & right.spans.keys():  # the hull of the two
+        a, b = left.spans[path], right.spans[path]
+        low = min((a[0], not a[1]), (b[0], not b[1]))
+        high = max((a[2], a[3]), (b[2], b[3]))
+        spans[path] = (low[0], not low[1], high[0], high[1])
+    return Predicate(lambda doc: left(doc) or right(doc), _combine(left, right, False), spans)
 
 
 def _both(left: Predicate, right: Predicate) -> Predicate:
-    return Predicate(lambda doc: left(doc) and right(doc), _combine(left, right, True))
+    spans = dict(left.spans)
+    for path, b in right.spans.items():  # the intersection
+        a = spans.get(path, (-_INF, False, _INF, False))
+        low = max((a[0], not a[1]), (b[0], not b[1]))
+        high = min((a[2], a[3]), (b[2], b[3]))
+        spans[path] = (low[0], not low[1], high[0], high[1])
+    return Predicate(lambda doc: left(doc) and right(doc), _combine(left, right, True), spans)
+
+
+def _span(op: str, value: float) -> Span | None:
+    """The values of a property that can satisfy ``property op value``."""
+    return {
+        "eq": (value, True, value, True),
+        "gt": (value, False, _INF, False),
+        "ge": (value, True, _INF, False),
+        "lt": (-_INF, False, value, False),
+        "le": (-_INF, False, value, True),
+    }.get(op)
 
 
 def _getter(path: str) -> Callable[[dict[str, Any]], Any]:
