@@ -85,7 +85,8 @@ def retired_sql(schema: str, endpoint: Endpoint) -> str:
     x_parent = f'x."{key}"' if key else "NULL::bigint"
     return f"""EXISTS (
         SELECT 1 FROM "{schema}"."{COMPLETE_READS}" AS c
-        WHERE c.staging_table = '{table}' AND c.instance_id = s.instance_id AND c.records > 0
+        WHERE c.staging_table = '{table}' AND c.instance_id = s.instance_id
+          AND (c.records > 0 OR c.parent_id IS NOT NULL)
           AND (c.parent_id IS NULL OR c.parent_id = {s_parent})
           AND s._sdc_extracted_at < c.started_at
           AND (c.lower_bound IS NULL OR s."modifiedDate" >= c.lower_bound)

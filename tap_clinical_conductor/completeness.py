@@ -13,7 +13,8 @@ extracted since then as the read wrote (the load arrived whole).
 A read is complete only when proven: every page had the endpoint's shape, paging ended on an
 empty page or a short page the server's page size explains, no page was repeated, ``$skip``
 paging saw the count it started with, and every parent that answered 404 is gone from its
-listing. A read that wrote no record proves nothing (an empty answer never deletes). A read
+listing. A read of a whole stream that wrote no record proves nothing (an empty answer never
+deletes); one parent's empty read counts only when other parents of the run answered rows. A read
 bounded by a bookmark is never complete; one bounded only by ``start_date`` (a first run,
 ``meltano state clear``, the weekly job) is complete for the rows changed at or after its bound.
 """

@@ -34,6 +34,7 @@ got; a killed run resumes from its last STATE message the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -79,6 +80,8 @@ STARTED_VISIT = "Started"
 STARTED_FLOOR_DAYS = 90
 #: Top-level lists whose dates mark a study live: (stream, date field, study id path).
 STUDY_ACTIVITY_LISTS = (("appointments", "plannedStart"), ("subject_statuses", "eventDate"))
+#: Requests one partition may need: its page, and for a 404 whether its parent is still there.
+PARTITION_HEADROOM = 2
 #: A long per-parent stream writes its state (a STATE message) this often, in seconds or parents.
 CHECKPOINT_SECONDS = 60.0
 CHECKPOINT_PARENTS = 500
@@ -143,6 +146,9 @@ class SweepState:
         unavailable: The endpoint answered 404/501 last run: it gets no share of the budget.
         started_floor: Per-visit streams: the earliest due date of the visits Started at the
             last run (``Activity.started_floor``).
+        runs: The runs of the current cycle: (cursor at the run's end, the run's start).
+        prev_runs: The same for the last completed cycle: a parent above the cursor was last read
+            by the run of that cycle whose cursor first passed it (``staleness_hours``).
     """
 
     read_to: int | None = None
@@ -153,6 +159,8 @@ class SweepState:
     last_run_at: float | None = None
     unavailable: bool = False
     started_floor: float | None = None
+    runs: list[tuple[int, float]] = field(default_factory=list)
+    prev_runs: list[tuple[int, float]] = field(default_factory=list)
 
     @classmethod
     def load(cls, raw: object) -> SweepState:
@@ -170,6 +178,8 @@ class SweepState:
             last_run_at=_seconds(raw.get("last_run_at")),
             unavailable=raw.get("unavailable") is True,
             started_floor=_seconds(raw.get("started_floor")),
+            runs=_runs(raw.get("runs")),
+            prev_runs=_runs(raw.get("prev_runs")),
         )
 
     def dump(self) -> dict[str, t.Any]:
@@ -178,9 +188,50 @@ class SweepState:
         for name, value in asdict(self).items():
             if name.endswith(("_at", "_since", "_floor")):
                 value = _iso(value)
+            elif name.endswith("runs"):
+                value = [[cursor, _iso(at)] for cursor, at in value] or None
             if value is not None and value is not False:
                 out[name] = value
         return out
+
+
+    def staleness_hours(self, now: float) -> float | None:
+        """The longest any parent can have gone unread at ``now`` (``None``: not all read yet).
+
+        Parents up to the cursor were read in this cycle, after its start; a parent above it was
+        last read by the run of the previous cycle that swept past it.
+        """
+        if not self.prev_runs:
+            return None
+        oldest = next((at for cursor, at in self.prev_runs if cursor > self.cursor), None)
+        if oldest is None:
+            oldest = self.prev_runs[-1][1]
+        if self.cursor > 0 and self.cycle_started_at is not None:
+            oldest = min(oldest, self.cycle_started_at)
+        return max(0.0, (now - oldest) / 3600)
+
+
+#: Runs kept per cycle in the state; more are merged (conservatively: the earlier start).
+MAX_RUNS_KEPT = 10
+
+
+def _runs(raw: object) -> list[tuple[int, float]]:
+    out = []
+    for item in raw if isinstance(raw, list) else ():
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[0], int):
+            at = _seconds(item[1])
+            if at is not None:
+                out.append((item[0], at))
+    return out
+
+
+def _compact(runs: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """At most ``MAX_RUNS_KEPT`` runs: neighbours merge into one that started with the first."""
+    runs = list(runs)
+    while len(runs) > MAX_RUNS_KEPT:
+        i = min(range(len(runs) - 1), key=lambda k: runs[k + 1][1] - runs[k][1])
+        runs[i : i + 2] = [(runs[i + 1][0], runs[i][1])]
+    return runs
 
 
 class RunBudget:
@@ -313,7 +364,10 @@ class ParentPlan:
     def _may_take_one(self) -> bool:
         in_flight = self.yielded - self.consumed
         spent = self.budget.used() - self._start_requests + in_flight
-        return spent + 1 <= self.allowance and self.budget.remaining(in_flight) >= 1
+        # Room for two requests: a parent that answers 404 costs one more (is it still there?).
+        return spent + PARTITION_HEADROOM <= self.allowance and self.budget.remaining(
+            in_flight
+        ) >= PARTITION_HEADROOM
 
     def read(self, parent_id: int) -> None:
         """The partition of ``parent_id`` was consumed (written, or proven gone)."""
@@ -348,27 +402,20 @@ class ParentPlan:
     def state(self) -> SweepState:
         """The stream's state as of the partitions consumed so far."""
         old, s, run = self.old, self.segments, self.run_started_at
-        new = SweepState(
-            read_to=old.read_to,
-            cursor=old.cursor,
-            cycle_started_at=old.cycle_started_at if old.cycle_started_at is not None else run,
-            swept_since=old.swept_since,
-            changed_since=old.changed_since,
-            last_run_at=old.last_run_at,
-            unavailable=False,
-            started_floor=old.started_floor,
-        )
         if s.fixed:
             return old
+        new = dataclasses.replace(
+            old,
+            unavailable=old.unavailable if self.consumed == 0 else False,
+            runs=list(old.runs),
+            prev_runs=list(old.prev_runs),
+        )
         if not self.budgeted:
             if self.read_every_parent():
-                # Every parent, in one run: a whole cycle that started with this run.
-                new.read_to = max(s.max_id or 0, old.read_to or 0)
-                new.cursor = 0
-                new.swept_since = new.cycle_started_at = run
-                new.changed_since = run
-                new.last_run_at = run
+                self._whole_cycle(new)
             return new
+        if self.consumed and new.cycle_started_at is None:
+            new.cycle_started_at = run
         new_done = self.read_by[NEW] == s.counts[NEW]
         # New parents are read in ascending order: those read make a prefix.
         if new_done and s.counts[NEW]:
@@ -392,18 +439,39 @@ class ParentPlan:
             swept = self.read_by[SWEEP]
             if swept >= s.above:
                 # Past the highest id: every parent was read after the cycle's start.
+                if s.counts[SWEEP] > s.above and swept >= s.counts[SWEEP]:
+                    self._whole_cycle(new)  # and round again: every parent, in this run
+                    return new
                 new.swept_since = new.cycle_started_at
+                new.prev_runs = _compact([*new.runs, (s.max_id or new.cursor, run)])
+                new.runs = []
                 new.cycle_started_at = run
                 new.cursor = 0
-                if s.counts[SWEEP] > s.above and swept >= s.counts[SWEEP]:
-                    new.swept_since = run  # every parent, in this run
-                elif self._last_sweep is not None and self._last_sweep[0]:
+                if self._last_sweep is not None and self._last_sweep[0]:
                     new.cursor = self._last_sweep[1]
             elif self._last_sweep is not None:
                 new.cursor = max(new.cursor, self._last_sweep[1])
+        if new.cursor and (new.cursor != old.cursor or (new.runs and new.runs[-1][1] == run)):
+            # This run's place in the cycle: the parents it swept were read after it started.
+            if new.runs and new.runs[-1][1] == run:
+                new.runs[-1] = (new.cursor, run)
+            else:
+                new.runs = _compact([*new.runs, (new.cursor, run)])
         if self.consumed:
             new.last_run_at = run
         return new
+
+    def _whole_cycle(self, new: SweepState) -> None:
+        """Every parent was read in this run: a whole cycle, all of it after the run's start."""
+        run, s = self.run_started_at, self.segments
+        new.read_to = max(s.max_id or 0, new.read_to or 0)
+        new.cursor = 0
+        new.swept_since = run
+        new.cycle_started_at = None  # the next cycle starts with the next run that sweeps
+        new.prev_runs = [(s.max_id or 0, run)]
+        new.runs = []
+        new.changed_since = run
+        new.last_run_at = run
 
     def coverage(self, now: float, state: SweepState) -> dict[str, t.Any]:
         """The coverage figures of this stream's run (``coverage_record`` adds who and when)."""
@@ -419,7 +487,7 @@ class ParentPlan:
                 period = interval_days
         elif swept:
             period = max(1.0, others / swept) * interval_days
-        since = state.swept_since
+        staleness = state.staleness_hours(now)
         done_share = None
         if s.total and s.max_id:
             done_share = round(min(1.0, state.cursor / s.max_id), 4)
@@ -433,7 +501,7 @@ class ParentPlan:
             "sweep_cursor": state.cursor,
             "sweep_done_share": done_share,
             "sweep_period_days": None if period is None else round(period, 2),
-            "staleness_bound_hours": None if since is None else round((now - since) / 3600, 2),
+            "staleness_bound_hours": None if staleness is None else round(staleness, 2),
             "budget_stopped": self.stopped,
         }
 
@@ -697,6 +765,12 @@ class ParentSelector:
         budgeted = self.budget.limited
         segments = self._segments_of(stream, parent, state)
         allowance = self._share(stream, segments, peers) if budgeted else math.inf
+        if state.unavailable:
+            # It answered 404 last run: one parent asks whether it still does.
+            allowance = min(max(0.0, self.budget.remaining()), PARTITION_HEADROOM)
+        elif budgeted and allowance >= segments.total + PARTITION_HEADROOM:
+            # The budget covers every parent: read them all, as without a budget.
+            budgeted = False
         unproven = self.listing.unproven(parent)
         self.logger.info(
             "%s: %d %s; this run reads %d new, %d changed, %d live, then the sweep from id %d%s",

@@ -108,6 +108,7 @@ class CCStream(GuardedStream):
         #: Parents are chosen under a budget: each is read whole, and no bookmark is kept.
         self._partial = False
         self._figures: dict[str, t.Any] | None = None
+        self._no_coverage = False
 
     @property
     def plan(self) -> readplan.ReadPlan:
@@ -265,7 +266,11 @@ class CCStream(GuardedStream):
     def _complete(self, parent_id: int | None, records: int) -> None:
         """A read of the whole stream (``parent_id`` ``None``) or one parent is proven complete."""
         plan = self.plan
-        if not plan.whole_table or records == 0 or self._started is None:
+        # An empty answer proves nothing for a whole stream. One parent's proven empty read
+        # does, when other parents of the same run answered rows: the endpoint serves data, and
+        # a parent whose last child was deleted would otherwise keep that child forever.
+        empty_ok = parent_id is not None and self._written > 0
+        if not plan.whole_table or (records == 0 and not empty_ok) or self._started is None:
             # Bounded by a bookmark: rows not asked for are not gone. Nothing read: no proof.
             return
         maps = self.stream_maps
@@ -392,6 +397,7 @@ class CCStream(GuardedStream):
         self._written = 0
         self._why_unproven = None
         self._figures = None
+        self._no_coverage = False
         requests_before = self.tenant.client.counters["requests"]
         try:
             if collection is None:
@@ -424,7 +430,8 @@ class CCStream(GuardedStream):
             )
             return
         self._report_skips()
-        self._write_coverage(self.tenant.client.counters["requests"] - requests_before)
+        if not self._no_coverage:
+            self._write_coverage(self.tenant.client.counters["requests"] - requests_before)
 
     def _write_coverage(self, requests: int) -> None:
         """The stream's ``cc_sync_coverage`` record: what it read, and how stale it can be."""
@@ -554,6 +561,11 @@ class CCStream(GuardedStream):
         progress.log(final=True)
         state = plan.state()
         self._keep_sweep(state)
+        if state.unavailable:
+            # Missing last run, and the budget left no room to ask again: nothing to report.
+            self._figures = None
+            self._no_coverage = True
+            return
         self._figures = plan.coverage(parents.tenant_now(), state)
         self._log_coverage(plan, self._figures)
         if plan.unproven is not None and not plan.segments.fixed:

@@ -79,7 +79,8 @@ from {{ src }}
   The tap writes a complete read to cc_complete_reads only after it proved the read whole
   (tap_clinical_conductor/completeness.py). It counts here only once the warehouse holds at least
   as many rows of its scope extracted since its start as the read wrote (a load that did not
-  arrive whole retires nothing), and a read that wrote no rows proves nothing. Equality joins
+  arrive whole retires nothing), and a read of a whole stream that wrote no rows proves nothing
+  (the tap writes an empty read of one parent only when other parents answered rows). Equality joins
   only (whole stream on the tenant, one parent on tenant and parent): linear in rows and reads.
 -#}
 {#- The staging model of each parent, and its id column: child rows of a deleted parent retire. -#}
@@ -128,7 +129,8 @@ left join gone_parents as gp on gp.instance_id = raw.instance_id and gp.id = raw
         {{ adapter.quote(cols['records'].name) }}::bigint as records
     from {{ src }}
     where {{ adapter.quote(cols['stagingtable'].name) }} = '{{ table }}'
-      and {{ adapter.quote(cols['records'].name) }} > 0
+      and ({{ adapter.quote(cols['records'].name) }} > 0
+           or {{ adapter.quote(cols['parentid'].name) }} is not null)
 ), whole as (
     select r.instance_id, r.started_at, r.lower_bound
     from reads as r
@@ -140,12 +142,12 @@ left join gone_parents as gp on gp.instance_id = raw.instance_id and gp.id = raw
 ), per_parent as (
     select r.instance_id, r.parent_id, r.started_at, r.lower_bound
     from reads as r
-    join raw as seen
+    left join raw as seen
       on seen.instance_id = r.instance_id and seen.parent_id = r.parent_id
      and seen._sdc_extracted_at >= r.started_at
     where r.parent_id is not null
     group by r.instance_id, r.parent_id, r.started_at, r.lower_bound, r.records
-    having count(*) >= r.records
+    having count(seen.id) >= r.records
 )
 select
     raw.instance_id, raw.id, raw.parent_id, raw.source_modified_at, raw.data,
