@@ -35,6 +35,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from benchmarks.bench import TAP_MEASURED, Usage, _wait
 from benchmarks.bench_sandbox import KEY, Server
@@ -49,8 +50,9 @@ from benchmarks.scale_warehouse import (
     view,
     visible,
 )
-from cc_dev.warehouse import expected_rows, format_table
+from cc_dev.warehouse import format_table
 from tap_clinical_conductor.catalogue import BY_NAME
+from tap_clinical_conductor.records import BadRecord, record_key
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -132,9 +134,122 @@ class Tenant(Server):
             raise KeyError(name)
         return t.cast(list[dict[str, t.Any]], rows)
 
-    def truth_digests(self, stream: str) -> dict[tuple[t.Any, ...], bytes]:
-        """The tenant's rows of ``stream`` keyed as the tap keys them, data as digests."""
-        return {k: digest(v) for k, v in expected_rows(self, BY_NAME[stream]).items()}
+    def items(self, path: str, params: dict[str, t.Any] | None = None) -> list[t.Any] | None:
+        """Every row an API list serves (OData pages followed); ``None``: it answers 404."""
+        out: list[t.Any] = []
+        params = dict(params or {})
+        while True:
+            query = f"?{urlencode(params, safe='$')}" if params else ""
+            self.conn.request("GET", f"{self.url.path}{path}{query}", headers={"CCAPIKey": KEY})
+            reply = self.conn.getresponse()
+            body = reply.read()
+            if reply.status == 404:
+                return None
+            if reply.status != 200:
+                raise RuntimeError(f"{path}: HTTP {reply.status} {body[:200]!r}")
+            page = json.loads(body)
+            items = page.get("Items", page.get("value", [])) if isinstance(page, dict) else page
+            out.extend(items)
+            if "$top" not in params or len(items) < params["$top"]:
+                return out
+            params["$skip"] = params.get("$skip", 0) + len(items)
+
+
+class Truth:
+    """The tenant's rows per staging table (data as digests), kept current from the change log.
+
+    Day 0 (and ``--truth-every`` days) reads ``/_sandbox/truth`` whole: about 100 µs a row, too
+    slow to repeat daily at scale 0.1. In between, the rows each day's change log names are read
+    again from the API (its answers are the truth byte for byte): a per-parent stream's changed
+    parents whole, a top-level row by id. The last day reads the truth whole again and counts
+    the rows where the two disagree (``drift``, expected 0).
+    """
+
+    def __init__(self, tenant: Tenant, streams: list[str]) -> None:
+        self.tenant = tenant
+        self.streams = {staging_table(s): BY_NAME[s] for s in streams}
+        self.tables: dict[str, dict[tuple[t.Any, ...], bytes]] = {}
+        self.by_parent: dict[str, dict[t.Any, set[tuple[t.Any, ...]]]] = {}
+        self.requests = 0
+
+    def load(self) -> None:
+        """Every table from ``/_sandbox/truth``."""
+        for table in self.streams:
+            self._load(table)
+
+    def _load(self, table: str) -> None:
+        endpoint = self.streams[table]
+        self.tables[table] = {}
+        self.by_parent[table] = collections.defaultdict(set)
+        try:
+            rows = self.tenant.truth(endpoint.name)
+        except KeyError:  # an endpoint the tenant does not serve (404/501): no rows
+            return
+        for row in rows:
+            self._put(table, row["parent"], row["data"])
+
+    def drift(self) -> int:
+        """Rows where the kept truth and ``/_sandbox/truth`` disagree; then the latter is kept."""
+        kept = self.tables
+        self.load()
+        return sum(
+            len(set(kept[table].items()) ^ set(rows.items())) for table, rows in self.tables.items()
+        )
+
+    def apply(self, changes: list[dict[str, t.Any]]) -> None:
+        """Read again what ``changes`` touched."""
+        parents: dict[str, set[t.Any]] = collections.defaultdict(set)
+        ids: dict[str, set[t.Any]] = collections.defaultdict(set)
+        whole: set[str] = set()
+        for change in changes:
+            table_key = change_key(change)
+            if table_key is None or table_key[0] not in self.streams:
+                continue
+            table, key = table_key
+            endpoint = self.streams[table]
+            if endpoint.parent_key:
+                parents[table].add(key[0])
+            elif endpoint.id_from or not endpoint.odata:
+                whole.add(table)
+            elif change["kind"] == "delete":
+                self.tables[table].pop(key, None)
+            else:
+                ids[table].add(key[0])
+        for table in whole:
+            self._load(table)
+        for table, wanted in ids.items():
+            endpoint = self.streams[table]
+            for rid in wanted:
+                items = self.tenant.items(endpoint.path, {
+                    "$filter": f"{endpoint.id_field} eq {rid}", "$top": 1000})
+                self.requests += 1
+                self.tables[table].pop((rid,), None)
+                for item in items or []:
+                    self._put(table, {}, item)
+        for table, changed in parents.items():
+            endpoint = self.streams[table]
+            assert endpoint.parent_key is not None
+            for parent in changed:
+                path = endpoint.path.replace("{" + endpoint.parent_key + "}", str(parent))
+                items = self.tenant.items(path, {"$top": 1000, "$orderby": endpoint.id_field}
+                                          if endpoint.odata else None)
+                self.requests += 1
+                for key in self.by_parent[table].pop(parent, set()):
+                    self.tables[table].pop(key, None)
+                for item in items or []:
+                    self._put(table, {endpoint.parent_key: parent}, item)
+
+    def _put(self, table: str, parent: dict[str, t.Any], item: t.Any) -> None:
+        endpoint = self.streams[table]
+        try:
+            key = record_key(endpoint, parent, item)
+        except BadRecord:  # the tap skips records it cannot key, as expected_rows does
+            return
+        # The tap's `data`: the API object (a bare string becomes {"value": ...}), as
+        # cc_dev.warehouse.expected_rows has it for the e2e checks (`digest` drops NULs).
+        self.tables[table][key] = digest(item if isinstance(item, dict) else {"value": item})
+        if endpoint.parent_key:
+            self.by_parent[table][key[0]].add(key)
 
 
 # ------------------------------------------------------------------------------------ the tap
@@ -294,6 +409,11 @@ def plan(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
     return plan_figures(rows, seconds, tenant_rss, budget)
 
 
+def _size(row: dict[str, t.Any]) -> str:
+    size = row.get("parents", row.get("rows"))
+    return "" if size is None else f"{size:,}"
+
+
 def plan_figures(
     rows: list[dict[str, t.Any]], seconds: float, tenant_rss: float, budget: tuple[int, float, str]
 ) -> dict[str, t.Any]:
@@ -304,7 +424,7 @@ def plan_figures(
     unexplained = 0
     for row in rows:
         reasons = row.get("by_reason") or {}
-        if row.get("kind") == "top":
+        if "parents" not in row:  # one collection read (top-level, or subjects/visits' twins)
             top_level += row["requests"]
         elif reasons:
             for reason in REASONS:
@@ -312,7 +432,7 @@ def plan_figures(
         else:
             unexplained += row["requests"]
         table.append((
-            row["stream"], row.get("kind", ""), row.get("parents", row.get("rows", "")),
+            row["stream"], row.get("kind", ""), _size(row),
             *(f"{reasons[r]:,}" if r in reasons else "" for r in REASONS),
             f"{row['requests']:,}", row.get("sweep_period_days", ""),
             f"{hours(row['requests'], 5):.2f}", f"{hours(row['requests'], 8):.2f}",
@@ -344,7 +464,7 @@ def plan_figures(
         figures["requests_without_reason"] = unexplained
         print(f"note: {unexplained:,} per-parent requests come without by_reason (the plan "
               "command predates issue 14's interface)")
-    print(f"not the sweep (top-level {top_level:,} + listing, new, changed, live): "
+    print(f"not the sweep (collections {top_level:,} + listing, new, changed, live): "
           f"{not_sweep:,} requests = {hours(not_sweep, 8):.2f} h at 8/s, "
           f"{hours(not_sweep, 5):.2f} h at 5/s (target <= {NOT_SWEEP_TARGET:,}); "
           f"plan took {seconds:.0f} s")
@@ -399,7 +519,7 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
     late: list[LateChange] = []
     rows: list[tuple[t.Any, ...]] = []
     per_day: list[dict[str, t.Any]] = []
-    truth: dict[str, dict[tuple[t.Any, ...], bytes]] = {}
+    drift: list[int] = []
     try:
         with work_ctx as work_name:
             work = Path(work_name)
@@ -409,9 +529,11 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
                 "api_key": KEY,
                 "tenant_timezone": "America/New_York",
                 "max_requests_per_second": UNTHROTTLED,
+                **dict(args.setting),
             }
             catalog = discover(work, base)
             streams = [s for s in selected_streams(catalog) if s in BY_NAME]
+            truth = Truth(tenant, streams)
             state: dict[str, t.Any] | None = None
             for day in range(args.days + 1):
                 changes: list[dict[str, t.Any]] = []
@@ -423,10 +545,23 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
                     config.update(max_requests_per_run=max_requests, max_run_minutes=max_minutes)
                 run = run_tap(work, f"day{day:02d}", tenant, config, catalog, state,
                               args.run_timeout)
+                checking = time.perf_counter()
                 out = merge_output(run.out, warehouse)
+                merge_s = time.perf_counter() - checking
                 state = out.state if out.state is not None else state
-                result = check_day(day, streams, tenant, warehouse, out, changes, truth, late,
+                started = time.perf_counter()
+                if day == 0:
+                    truth.load()
+                else:
+                    truth.apply(changes)
+                    if day == args.days or (args.truth_every and day % args.truth_every == 0):
+                        drift.append(truth.drift())
+                truth_s = time.perf_counter() - started
+                result = check_day(day, streams, warehouse, out, changes, truth.tables, late,
                                    totals)
+                result["truth_s"] = round(truth_s, 1)
+                result["merge_s"] = round(merge_s, 1)
+                result["check_s"] = round(time.perf_counter() - checking - truth_s, 1)
                 state_bytes = len(json.dumps(state or {}, separators=(",", ":")))
                 result.update(
                     requests=run.requests,
@@ -450,12 +585,15 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
         tenant.stop()
     print()
     print(format_table(rows, ROW_HEADERS))
-    return day_figures(per_day, late, totals, max_requests, max_minutes, tenant_rss, args)
+    figures = day_figures(per_day, late, totals, max_requests, max_minutes, tenant_rss, args)
+    figures["truth_drift"] = drift
+    return figures
 
 
 ROW_HEADERS = (
     "day", "requests", "h@5", "h@8", "signalled visible", "late pending", "stale d",
     "lost", "false del", "dup keys", "del pending", "wrong", "state B", "tap RSS MB", "wall s",
+    "truth s", "check s",
 )
 
 
@@ -467,14 +605,13 @@ def _row(r: dict[str, t.Any]) -> tuple[t.Any, ...]:
         f"{r['signalled_visible']}/{r['signalled']}" if r["day"] else "-",
         r["late_pending"], "-" if stale is None else f"{stale:.2f}", r["lost"],
         r["falsely_retired"], r["duplicate_keys"], r["deletes_pending"], r["wrong"],
-        f"{r['state_bytes']:,}", r["tap_peak_rss_mb"], r["wall_s"],
+        f"{r['state_bytes']:,}", r["tap_peak_rss_mb"], r["wall_s"], r["truth_s"], r["check_s"],
     )
 
 
 def check_day(
     day: int,
     streams: list[str],
-    tenant: Tenant,
     warehouse: Warehouse,
     out: RunOutput,
     changes: list[dict[str, t.Any]],
@@ -484,10 +621,6 @@ def check_day(
 ) -> dict[str, t.Any]:
     """The warehouse against the tenant after day ``day``'s run."""
     tables = {staging_table(s): s for s in streams}
-    changed = {k[0] for c in changes if (k := change_key(c)) is not None}
-    for table, stream in tables.items():
-        if table not in truth or table in changed:
-            truth[table] = tenant.truth_digests(stream)
     coverage = _coverage_by_stream(out.coverage)
     views: dict[str, TableView] = {table: view(warehouse, table) for table in tables}
     lost = falsely = duplicates = wrong = pending = 0
@@ -624,6 +757,14 @@ def day_figures(
     return figures
 
 
+def _setting(text: str) -> tuple[str, t.Any]:
+    name, _, value = text.partition("=")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_scale",
                                      description=__doc__.splitlines()[0])
@@ -637,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--late-share", type=float, default=None,
                         help="the tenant's share of late changes (default: its own, 0.05)")
+    parser.add_argument("--setting", type=_setting, action="append", default=[],
+                        metavar="NAME=JSON", help="another tap setting for the days' runs")
+    parser.add_argument("--truth-every", type=int, default=0,
+                        help="read /_sandbox/truth whole every N days (always: day 0, the last)")
     parser.add_argument("--plan-timeout", type=float, default=3600)
     parser.add_argument("--run-timeout", type=float, default=4 * 3600)
     parser.add_argument("--work", type=Path, help="keep run files here (default: a temp dir)")

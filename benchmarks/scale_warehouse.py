@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.completeness import KEY as READ_KEY
 from tap_clinical_conductor.completeness import STREAM as COMPLETE_READS
-from tap_clinical_conductor.records import BadRecord, record_id
+from tap_clinical_conductor.records import BadRecord, record_id, strip_nul
 
 #: A staging row's key: the values of the stream's key properties (``instance_id`` first).
 Key = tuple[t.Any, ...]
@@ -39,8 +39,14 @@ TenantKey = tuple[t.Any, ...]
 
 
 def digest(data: object) -> bytes:
-    """A short digest of ``data``'s canonical JSON (equal data, equal digest)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """A short digest of ``data``'s canonical JSON (equal data, equal digest), NULs dropped.
+
+    The tap drops NUL characters (PostgreSQL's JSONB refuses them): so does the digest, for the
+    tenant's rows and the tap's alike.
+    """
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    if "\\u0000" in text:
+        text = json.dumps(strip_nul(data), sort_keys=True, separators=(",", ":"))
     return hashlib.blake2b(text.encode(), digest_size=12).digest()
 
 

@@ -140,3 +140,9 @@ def test_late_changes_within_the_sweep_period() -> None:
     waiting = LateChange(10, (NOTES, (10, 1)), "study_notes")
     assert waiting.within(14, 6.5) is None  # 4 days old, period 6.5: not due yet
     assert waiting.within(17, 6.5) is False
+
+
+def test_digest_is_canonical_and_drops_nuls() -> None:
+    assert digest({"a": 1, "b": "x"}) == digest({"b": "x", "a": 1})
+    assert digest({"a": "x\x00y"}) == digest({"a": "xy"})
+    assert digest({"a": 1}) != digest({"a": 2})
