@@ -585,6 +585,9 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
         tenant.stop()
     print()
     print(format_table(rows, ROW_HEADERS))
+    if any(d["coverage"] for d in per_day):
+        print("\nparents read by reason (per-parent streams, cc_sync_coverage):")
+        print(format_table([_coverage_row(d) for d in per_day], COVERAGE_HEADERS))
     figures = day_figures(per_day, late, totals, max_requests, max_minutes, tenant_rss, args)
     figures["truth_drift"] = drift
     return figures
@@ -595,6 +598,28 @@ ROW_HEADERS = (
     "lost", "false del", "dup keys", "del pending", "wrong", "state B", "tap RSS MB", "wall s",
     "truth s", "check s",
 )
+
+
+COVERAGE_HEADERS = (
+    "day", "tap requests", "new", "changed", "live", "sweep", "unread new", "sweep period d",
+    "sweep done", "budget stopped",
+)
+
+
+def _coverage_row(d: dict[str, t.Any]) -> tuple[t.Any, ...]:
+    cov = [c for c in d["coverage"] if c.get("parents_total") is not None]
+
+    def total(name: str) -> str:
+        return f"{sum(c.get(name) or 0 for c in cov):,}"
+
+    periods = [c["sweep_period_days"] for c in cov if c.get("sweep_period_days") is not None]
+    done = [c["sweep_done_share"] for c in cov if c.get("sweep_done_share") is not None]
+    return (
+        d["day"], f"{sum(c.get('requests') or 0 for c in d['coverage']):,}", total("read_new"),
+        total("read_changed"), total("read_live"), total("read_sweep"), total("unread_new"),
+        f"{max(periods):.1f}" if periods else "-", f"{min(done):.2f}-{max(done):.2f}" if done
+        else "-", ",".join(d["budget_stopped"]) or "-",
+    )
 
 
 def _row(r: dict[str, t.Any]) -> tuple[t.Any, ...]:
@@ -713,6 +738,8 @@ def day_figures(
             "wall_s": initial["wall_s"],
         },
         "requests_per_run": requests,
+        "tap_counted_requests": [sum(c.get("requests") or 0 for c in d["coverage"])
+                                 for d in budgeted],
         "hours_at_5": [round(hours(r, 5), 2) for r in requests],
         "hours_at_8": [round(hours(r, 8), 2) for r in requests],
         "signalled_changes": totals.signalled,
