@@ -83,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     counter.parent.mkdir(exist_ok=True)
     runs = int(counter.read_text().strip() or 0) if counter.exists() else 0
 
+    import psycopg
+
     from cc_sandbox import Sandbox
 
     key = secrets.token_hex(8)
@@ -101,8 +103,17 @@ def main(argv: list[str] | None = None) -> int:
         if installed.returncode:
             print(installed.tail(), file=sys.stderr)
             return installed.returncode
-        with pg.connect() as conn:
-            loaded_before = "dim_studies_staging" in table_counts(conn, SCHEMA)
+        try:
+            with pg.connect() as conn:
+                loaded_before = "dim_studies_staging" in table_counts(conn, SCHEMA)
+        except psycopg.OperationalError as exc:
+            print(
+                f"cause: the warehouse ({pg.describe()}) does not answer: "
+                f"{' '.join(str(exc).split())}. Start it (`make pg-start`) or check "
+                "TARGET_POSTGRES_SQLALCHEMY_URL, then run `make demo` again.",
+                file=sys.stderr,
+            )
+            return 1
         if runs and not loaded_before:
             print("the warehouse is empty but Meltano has state: clearing it for a full load")
             meltano("state", "clear", "--force", DAILY_STATE_ID)
@@ -122,9 +133,14 @@ def main(argv: list[str] | None = None) -> int:
         since = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         print("meltano run daily (tap -> target-postgres -> dbt-postgres:build) ...", flush=True)
         result = meltano("run", "daily")
+        log = counter.parent / "demo-run.log"
+        log.write_text(result.output)
         if result.returncode:
-            print(result.tail(80), file=sys.stderr)
-            print("meltano run daily failed", file=sys.stderr)
+            print(result.tail(40), file=sys.stderr)
+            print(f"\nmeltano run daily failed (its whole log: {log})", file=sys.stderr)
+            cause = result.cause()
+            if cause:
+                print(f"cause: {cause}", file=sys.stderr)
             return result.returncode
         stats = sb.stats()
         with pg.connect() as conn:

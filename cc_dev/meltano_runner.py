@@ -8,6 +8,7 @@ passed the way a user passes them (``TAP_CLINICAL_CONDUCTOR_*``, ``TARGET_POSTGR
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -39,6 +40,33 @@ def plugins_installed(root: Path | None = None) -> bool:
     )
 
 
+#: Lines of a failed run that name its cause, and the fix to print with each (``None``: the line
+#: carries its own, as the tap's fatal line does). Meltano ends a run whose loader died on its own
+#: ``BrokenPipeError``, far below the cause: the demo prints the cause last.
+CAUSES: tuple[tuple[re.Pattern[str], str | None], ...] = (
+    (
+        re.compile(r"target-postgres (?:\w+\.)*OperationalError: (?P<cause>.+)"),
+        "The warehouse (PostgreSQL) is down or unreachable: start it (`make pg-start` for the "
+        "embedded one) or check TARGET_POSTGRES_SQLALCHEMY_URL / TARGET_POSTGRES_HOST, then run "
+        "again (the bookmarks only moved as far as the rows loaded).",
+    ),
+    (re.compile(r"\[error\s*\] tap-clinical-conductor (?P<cause>\S.+)"), None),
+    (re.compile(r"\[error\s*\] dbt-postgres (?P<cause>\S.+)"), "See the dbt lines above."),
+)
+
+
+def failure_cause(output: str) -> str | None:
+    """The last line of a failed run's output that names why it failed, with its fix."""
+    lines = output.splitlines()[::-1]
+    for pattern, fix in CAUSES:
+        for line in lines:
+            found = pattern.search(line)
+            if found:
+                cause = found["cause"].strip()
+                return f"{cause} {fix}" if fix else cause
+    return None
+
+
 @dataclass
 class MeltanoResult:
     """One meltano command."""
@@ -51,6 +79,10 @@ class MeltanoResult:
     def tail(self, lines: int = 60) -> str:
         """The end of the output, for an assertion message."""
         return "\n".join(self.output.splitlines()[-lines:])
+
+    def cause(self) -> str | None:
+        """Why the run failed, and the fix (``failure_cause``)."""
+        return failure_cause(self.output)
 
 
 class Meltano:
@@ -95,14 +127,19 @@ class Meltano:
         self.log_dir = log_dir
         self._count = 0
 
-    def __call__(self, *args: str, timeout: float = 1800) -> MeltanoResult:
-        """Run ``meltano ARGS`` in the project; output goes to the result (and a log file)."""
+    def __call__(
+        self, *args: str, timeout: float = 1800, env: dict[str, str] | None = None
+    ) -> MeltanoResult:
+        """Run ``meltano ARGS`` in the project; output goes to the result (and a log file).
+
+        ``env``: variables for this run only (e.g. a setting of one run).
+        """
         cmd = [str(bin_dir() / "meltano"), *args]
         start = time.perf_counter()
         proc = subprocess.run(
             cmd,
             cwd=self.root,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

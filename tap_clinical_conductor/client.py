@@ -8,6 +8,7 @@ the API key nor response bodies (patient data) reach a log line or an error mess
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import logging
 import random
@@ -95,6 +96,9 @@ class CCClient:
         self._random = random.Random(seed)
         #: The tenant answered once in this run: later connection failures are transient.
         self._answered = False
+        #: The ``Date`` header of the latest answer: the tenant's clock, not this machine's.
+        self._server_date: str | None = None
+        self._first_server_date: str | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -133,6 +137,21 @@ class CCClient:
             )
             url = f"{url}?{query}"
         return url
+
+    def server_time(self, *, first: bool = False) -> dt.datetime | None:
+        """The tenant's clock as its latest answer's ``Date`` header gave it (``None``: no header).
+
+        ``first``: as the run's first answer gave it (when the run started, on the tenant's
+        clock). Selection's "today" comes from here, so that a skewed local clock changes nothing.
+        """
+        value = self._first_server_date if first else self._server_date
+        if value is None:
+            return None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=dt.timezone.utc)
 
     def redact(self, text: str) -> str:
         """Remove the key from a message, however it got there."""
@@ -239,6 +258,9 @@ class CCClient:
                 allow_redirects=False,
             )
             self._answered = True
+            self._server_date = response.headers.get("Date") or self._server_date
+            if self._first_server_date is None:
+                self._first_server_date = self._server_date
             location = response.headers.get("Location")
             if not response.is_redirect or location is None:
                 return response

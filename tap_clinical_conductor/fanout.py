@@ -93,7 +93,9 @@ class Progress:
         elapsed = max(time.monotonic() - self._start, 1e-6)
         rate = (self._requests() - self._start_requests) / elapsed
         remaining = (self.total - self.done) * elapsed / self.done if self.done else float("nan")
-        self.logger.info(
+        # The final figures are the stream's end line (``report``); this one is for debugging.
+        self.logger.log(
+            logging.DEBUG if final else logging.INFO,
             "%s: %s partitions %d/%d, %d records, %.1f requests/s, %s",
             self.stream,
             "finished" if final else "progress",

@@ -1,10 +1,13 @@
 """The change condition of ``$filter``, and which datetime literal format the tenant accepts.
 
 CC's documentation does not say how a datetime is written in ``$filter``. ``FilterFormats``
-starts from the configured format (``auto``: the first of ``timestamps.LITERAL_FORMATS``), moves
-to the next one when the server answers 400, and keeps the first one a server accepted for the
-rest of the run, for every stream and worker thread. ``verify`` checks, on a known record, that the
-server compares the literal as the instant the tap meant, not shifted by the UTC offset.
+starts from the configured format (``auto``: the one the last run remembered in the Singer state,
+else the first of ``timestamps.LITERAL_FORMATS``), moves to the next candidate when the server
+answers 400, and keeps the first one a server accepted for the rest of the run, for every stream
+and worker thread. ``verify`` checks, on a known record, that the server compares the literal as
+the instant the tap meant, not shifted by the UTC offset. ``STATE_KEY`` is where the state keeps
+the accepted format, so a later run does not probe again; a remembered format the server refuses
+is probed past like any other candidate.
 """
 
 from __future__ import annotations
@@ -37,21 +40,49 @@ class ChangeFilter:
         return f"{self.field} ge {fmt.render(self.lower, self.tenant_tz)} or {self.field} eq null"
 
 
-def next_format(current: LiteralFormat) -> LiteralFormat | None:
-    """The candidate after ``current`` in ``LITERAL_FORMATS``."""
-    index = LITERAL_FORMATS.index(current)
-    return LITERAL_FORMATS[index + 1] if index + 1 < len(LITERAL_FORMATS) else None
+#: The tap-level key of the Singer state that keeps what a run learnt about the tenant.
+STATE_KEY = "tenant"
+#: The accepted ``$filter`` datetime format, inside ``STATE_KEY``.
+FORMAT_KEY = "filter_datetime_format"
+
+
+def remembered_format(state: t.Mapping[str, t.Any]) -> str | None:
+    """The format name an earlier run kept in ``state`` (``None``: none, or not a format)."""
+    kept = state.get(STATE_KEY)
+    name = kept.get(FORMAT_KEY) if isinstance(kept, dict) else None
+    return name if isinstance(name, str) and name in LITERAL_BY_NAME else None
 
 
 class FilterFormats:
     """The datetime literal format of the run, negotiated with the server (thread-safe)."""
 
-    def __init__(self, setting: str, logger: logging.Logger) -> None:
-        """``setting`` is ``filter_datetime_format``: ``auto`` or a format name."""
+    def __init__(self, setting: str, logger: logging.Logger, remembered: str | None = None) -> None:
+        """``setting`` is ``filter_datetime_format``: ``auto`` or a format name.
+
+        ``remembered``: the format an earlier run's server accepted (used with ``auto`` only). It
+        is tried first, unconfirmed, so a refusal moves on to the other candidates.
+        """
         self._lock = threading.Lock()
-        self._current = LITERAL_FORMATS[0] if setting == "auto" else LITERAL_BY_NAME[setting]
-        self._confirmed = setting != "auto"
+        auto = setting == "auto"
+        first = LITERAL_BY_NAME[setting] if not auto else LITERAL_FORMATS[0]
+        if auto and remembered in LITERAL_BY_NAME:
+            first = LITERAL_BY_NAME[remembered]
+        self._order = [first, *(f for f in LITERAL_FORMATS if f != first)]
+        self._current = first
+        self._confirmed = not auto
+        self._negotiated = auto
+        self.remembered = auto and first.name == remembered
         self._logger = logger
+
+    def _following(self, fmt: LiteralFormat) -> LiteralFormat | None:
+        """The candidate after ``fmt``."""
+        index = self._order.index(fmt)
+        return self._order[index + 1] if index + 1 < len(self._order) else None
+
+    def to_keep(self) -> str | None:
+        """The format to keep in the state: negotiated (not configured) and proven."""
+        with self._lock:
+            return self._current.name if self._negotiated and self._confirmed else None
 
     def confirmed(self) -> bool:
         """Whether the current format is proven (accepted by the server, or configured)."""
@@ -68,7 +99,11 @@ class FilterFormats:
         with self._lock:
             if not self._confirmed and fmt == self._current:
                 self._confirmed = True
-                self._logger.info("$filter datetime literal format: %s", fmt.name)
+                self._logger.info(
+                    "$filter datetime literal format: %s%s",
+                    fmt.name,
+                    " (remembered from an earlier run)" if self.remembered else "",
+                )
 
     def refused(self, fmt: LiteralFormat, error: BadRequest) -> LiteralFormat:
         """A 400 on a filter written as ``fmt``: the format to try instead.
@@ -77,11 +112,12 @@ class FilterFormats:
             RequestFailed: A proven format was refused, or no candidate is left.
         """
         with self._lock:
+            if fmt != self._current:
+                # Another thread already moved past ``fmt``: the move is made and said once.
+                return self._current
             if self._confirmed:
-                if fmt != self._current:
-                    return self._current
                 raise RequestFailed(f"{error} (with the {fmt.name} datetime format)")
-            following = next_format(fmt)
+            following = self._following(fmt)
             if following is None:
                 raise RequestFailed(
                     "the server accepted none of the datetime literal formats "
@@ -89,8 +125,12 @@ class FilterFormats:
                     f"{error}. Set filter_datetime_format."
                 )
             self._logger.info(
-                "$filter format %s refused (HTTP 400); trying %s", fmt.name, following.name
+                "$filter format %s%s refused (HTTP 400); trying %s",
+                fmt.name,
+                " (remembered from an earlier run)" if self.remembered else "",
+                following.name,
             )
+            self.remembered = False
             self._current = following
             return following
 
@@ -125,7 +165,7 @@ class FilterFormats:
                 return
             shifted.append(fmt.name)
             with self._lock:
-                following = None if self._confirmed else next_format(fmt)
+                following = None if self._confirmed else self._following(fmt)
                 if following is None:
                     raise RequestFailed(_shift_message(shifted))
                 self._logger.warning(
@@ -134,6 +174,7 @@ class FilterFormats:
                     fmt.name,
                     following.name,
                 )
+                self.remembered = False
                 self._current = following
 
 

@@ -1,10 +1,10 @@
 """Every page of one OData query, without skipping or repeating rows.
 
-Keyset paging (``id gt <last>``, ordered by id) where the model has an id: it neither skips nor
-repeats rows when data changes between pages, and costs the server no OFFSET. Models without
-an id page with ``$skip``. A server that ignores the id filter is detected (the page starts at
-or before the last id) and paged with ``$skip``; a server that ignores ``$skip`` too is
-detected by a repeated page, which ends the read without duplicates.
+A plain (non-OData) list is one request. Keyset paging (``id gt <last>``, ordered by id) where
+the model has an id: it neither skips nor repeats rows when data changes between pages, and costs
+the server no OFFSET. Models without an id page with ``$skip``. A server that ignores the id
+filter is detected (the page starts at or before the last id) and paged with ``$skip``; a server
+that ignores ``$skip`` too is detected by a repeated page, which ends the read without duplicates.
 
 Paging also keeps the proof that the read is complete (``Proof``): it ends on an empty page, on
 a page shorter than the server's page size (``PageCap``: a server that caps ``$top`` below
@@ -107,6 +107,14 @@ class Pager:
     def __iter__(self) -> t.Iterator[Page]:
         """Yield pages until the query is exhausted; ``proof`` says whether that is proven."""
         endpoint = self.endpoint
+        if not endpoint.odata:
+            # A plain list (a per-parent one, e.g. a visit's elements) answers whole and ignores
+            # $top, $skip and $filter: one request is the read, and its answer is all of it.
+            page = self.client.get_page(self.path, None)
+            self.proof.pages += 1
+            if page:
+                yield page
+            return
         keyset = not endpoint.id_from and endpoint.order_by is None
         order_by = endpoint.order_by or endpoint.id_field
         last_id: int | str | None = None

@@ -1,10 +1,12 @@
-"""Print how many requests each selected stream needs, and how long that takes at the rate limit.
+"""Print the requests of one run, per stream and per reason, and the sweep period they give.
 
-    tap-clinical-conductor-plan --config config.json [--catalog catalog.json] [--json]
+    tap-clinical-conductor-plan --config config.json [--catalog c.json] [--state s.json] [--json]
 
-It reads ``$count`` where the endpoint reports one and otherwise lists ids (the same keyset
-listing a sync uses for parents), so a user sees before starting that a per-patient-visit stream
-needs days at 5 requests a second.
+Top-level streams: ``$count`` where the endpoint reports one, else an id listing. Per-parent
+streams: the run's own parent listings and activity signals (``selection``), then the parents one
+run reads for each reason (new, changed, live, sweep) within ``max_requests_per_run`` and
+``max_run_minutes``, and the sweep period that gives, in runs. Without ``--state`` it plans a
+steady daily run: every parent read before, the last run a day ago. No child is read.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import typing as t
 
 from tap_clinical_conductor.catalogue import BY_NAME, Endpoint, Kind
 from tap_clinical_conductor.errors import CCError, EndpointUnavailable
+from tap_clinical_conductor.selection import DAY_SECONDS, REASONS, STATE_KEY, Peer, SweepState
 from tap_clinical_conductor.tap import TapClinicalConductor
 from tap_clinical_conductor.tenant import Tenant
 
@@ -31,36 +34,90 @@ def count_rows(tenant: Tenant, endpoint: Endpoint, path: str) -> int | None:
     return None
 
 
-def plan(tap: TapClinicalConductor) -> list[dict[str, t.Any]]:
-    """One row per selected stream: rows, requests, and hours at the configured rate."""
+#: Requests a second the summary converts to hours at (the API's usual limits).
+RATES = (5, 8)
+
+
+def plan(
+    tap: TapClinicalConductor, state: t.Mapping[str, t.Any] | None = None
+) -> list[dict[str, t.Any]]:
+    """One row per selected stream, plus one for listings and signals: requests by reason."""
     tenant = tap.tenant
     settings = tenant.settings
-    rate = settings.max_requests_per_second
     page_size = settings.page_size
-    parents: dict[str, int | None] = {}
-    rows_out = []
+    rows_out: list[dict[str, t.Any]] = []
+    per_parent: list[Endpoint] = []
+    top_requests = 0
     for name, stream in tap.streams.items():
         if not stream.selected:
             continue
         endpoint = BY_NAME[name]
+        path = endpoint.collection_path(settings.prefer_top_level)
+        if path is None:
+            per_parent.append(endpoint)
+            continue
         row: dict[str, t.Any] = {"stream": name, "kind": endpoint.kind.value}
         try:
-            path = endpoint.collection_path(settings.prefer_top_level)
-            if path is not None:
-                rows = count_rows(tenant, endpoint, path) if endpoint.odata else None
-                requests = max(1, math.ceil((rows or 0) / page_size)) if endpoint.odata else 1
-                row.update(rows=rows, requests=requests)
-            else:
-                parent = endpoint.parent
-                if parent.name not in parents:
-                    parents[parent.name] = count_rows(tenant, parent, parent.path)
-                n = parents[parent.name] or 0
-                row.update(parents=n, requests=n + math.ceil(n / page_size))
+            rows = count_rows(tenant, endpoint, path) if endpoint.odata else None
+            requests = max(1, math.ceil((rows or 0) / page_size)) if endpoint.odata else 1
+            row.update(rows=rows, requests=requests)
         except EndpointUnavailable as exc:
             row.update(requests=1, note=f"HTTP {exc.status}: skipped at sync")
-        row["hours"] = round(row["requests"] / rate / 3600, 2)
+        top_requests += row["requests"]
         rows_out.append(row)
+    before = tenant.client.counters["requests"]
+    peers = [_peer(tap, endpoint, state) for endpoint in per_parent]
+    forecast = tenant.parents.forecast(peers, top_requests)
+    listing_requests = tenant.client.counters["requests"] - before - len(peers)
+    if peers:
+        rows_out.append(
+            {"stream": "(parent listings, signals)", "kind": "top", "requests": listing_requests}
+        )
+    for peer in peers:
+        figures = forecast[peer.name]
+        rows_out.append(
+            {
+                "stream": peer.name,
+                "kind": BY_NAME[peer.name].kind.value,
+                "parents": figures["parents"],
+                "requests": figures["requests"],
+                "by_reason": figures["by_reason"],
+                "sweep_period_days": figures.get("sweep_period_days"),
+                **({"note": "HTTP 404/501: skipped at sync"} if peer.state.unavailable else {}),
+            }
+        )
+    rate = settings.max_requests_per_second
+    for row in rows_out:
+        row["hours"] = round(row["requests"] / rate / 3600, 2)
     return rows_out
+
+
+def _peer(
+    tap: TapClinicalConductor, endpoint: Endpoint, state: t.Mapping[str, t.Any] | None
+) -> Peer:
+    """The stream as a run would start it: its state, or a steady day's; probed for a 404."""
+    tenant = tap.tenant
+    parent = endpoint.parent
+    rows = tenant.listing.rows(parent)
+    if state is not None:
+        raw = state.get("bookmarks", {}).get(endpoint.name, {}).get(STATE_KEY)
+        sweep = SweepState.load(raw)
+    else:
+        yesterday = tenant.parents.tenant_now() - DAY_SECONDS
+        sweep = SweepState(
+            read_to=rows.ids[-1] if len(rows.ids) else None,
+            cycle_started_at=yesterday,
+            changed_since=yesterday,
+            last_run_at=yesterday,
+        )
+    if len(rows.ids):
+        first = rows.ids[0]
+        path = endpoint.path.replace("{" + (endpoint.parent_key or "") + "}", str(first))
+        try:
+            tenant.client.get_page(path, {"$top": 1} if endpoint.odata else None)
+        except EndpointUnavailable:
+            sweep.unavailable = tenant.listing.exists(parent, first)
+    return Peer(endpoint.name, parent, sweep)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--catalog")
+    parser.add_argument("--state", help="a Singer state (default: plan a steady daily run)")
     parser.add_argument("--json", action="store_true", help="one JSON object per stream")
     args = parser.parse_args(argv)
     with open(args.config, encoding="utf-8") as handle:
@@ -76,9 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.catalog:
         with open(args.catalog, encoding="utf-8") as handle:
             catalog = json.load(handle)
+    state = None
+    if args.state:
+        with open(args.state, encoding="utf-8") as handle:
+            state = json.load(handle)
     tap = TapClinicalConductor(config=config, catalog=catalog, setup_mapper=False)
     try:
-        rows = plan(tap)
+        rows = plan(tap, state)
     except CCError as exc:
         print(f"error: {exc.fatal_line()}", file=sys.stderr)
         return 2
@@ -86,18 +148,31 @@ def main(argv: list[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row))
         return 0
-    rate = tap.tenant.settings.max_requests_per_second
-    print(f"{'stream':34} {'kind':14} {'rows/parents':>12} {'requests':>10} {'hours':>8}")
+    print_table(rows, tap.tenant.settings.max_requests_per_second)
+    return 0
+
+
+def print_table(rows: list[dict[str, t.Any]], rate: float) -> None:
+    """The plan as a table, with the run's totals and hours at the API's usual rates."""
+    heads = ("stream", "kind", "size", *REASONS, "requests", "hours", "sweep days")
+    print(f"{heads[0]:34} {heads[1]:14} " + " ".join(f"{h:>9}" for h in heads[2:]))
     for row in rows:
         size = row.get("rows", row.get("parents"))
-        print(
-            f"{row['stream']:34} {row['kind']:14} {size if size is not None else '?':>12} "
-            f"{row['requests']:>10} {row['hours']:>8} {row.get('note', '')}"
-        )
+        reasons = row.get("by_reason", {})
+        cells = [
+            size if size is not None else "",
+            *(reasons.get(r, "") for r in REASONS),
+            row["requests"],
+            row["hours"],
+            row.get("sweep_period_days") or "",
+        ]
+        line = f"{row['stream']:34} {row['kind']:14} " + " ".join(f"{c!s:>9}" for c in cells)
+        print(f"{line} {row.get('note', '')}".rstrip())
     total = sum(r["requests"] for r in rows)
-    print(f"{'total':34} {'':14} {'':>12} {total:>10} {round(total / rate / 3600, 2):>8}")
-    print(f"at {rate} requests/s; per-parent streams need one request per parent")
-    return 0
+    sweep = sum(r.get("by_reason", {}).get("sweep", 0) for r in rows)
+    hours = ", ".join(f"{total / r / 3600:.1f} h at {r}/s" for r in RATES)
+    print(f"one run: {total} requests ({hours}; {total / rate / 3600:.1f} h at {rate:g}/s)")
+    print(f"not the sweep: {total - sweep} requests; the sweep: {sweep}")
 
 
 if __name__ == "__main__":

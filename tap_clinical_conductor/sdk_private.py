@@ -16,7 +16,15 @@ singer-sdk has no public hook for what the tap needs here:
 * ``replication_key`` (public, but read by the SDK during the sync) is cleared when a stream
   turns out to have no change field: the run is FULL_TABLE.
 * ``stream_state`` is the SDK's own dict for the stream, written back into every STATE message:
-  a stream the catalog sets to FULL_TABLE drops its bookmark there (``forget_bookmark``).
+  a stream the catalog sets to FULL_TABLE drops its bookmark there (``forget_bookmark``), and a
+  per-parent stream keeps its sweep position there (``keep_in_state``).
+* ``_write_state_message`` writes a STATE message now: a long per-parent stream checkpoints its
+  sweep position (``checkpoint``), so that a run killed mid-stream resumes where it was. The SDK
+  only writes one every 10,000 records of its own loop, which whole-page writes bypass.
+* ``finalize_state_progress_markers`` (public, but documented as internal) is where the SDK
+  promotes a sync's progress marker to the bookmark, after ``sync``: the stream's end line
+  (``sync_finished``) follows it, so it reports the bookmark the STATE carries. Its start line
+  (``sync_started``) opens ``_sync_records``, which record and BATCH syncs both run.
 
 Any singer-sdk other than ``CHECKED_VERSIONS`` stops the tap at import: re-check each item above
 against its source, then add the version.
@@ -79,10 +87,23 @@ class GuardedStream(Stream):
         """How this sync's records leave the stream."""
         raise NotImplementedError
 
+    def sync_started(self) -> None:
+        """A sync of the stream begins (before its first request)."""
+
+    def sync_finished(self) -> None:
+        """A sync of the stream ended and its bookmark is final."""
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, t.Any] | None = None) -> None:
+        super().finalize_state_progress_markers(state)
+        if state is None and self.selected:
+            self.sync_finished()
+
     @override
     def _sync_records(
         self, context: t.Mapping[str, t.Any] | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict[str, t.Any], t.Any, t.Any]:
+        self.sync_started()
         self.emission = self.choose_emission(write_messages=write_messages)
         self._held = False
         self._max_seen = None
@@ -121,6 +142,16 @@ class GuardedStream(Stream):
         """Read the stream in full this run, keeping no bookmark."""
         self.replication_key = None
         self.forced_replication_method = "FULL_TABLE"
+
+    def keep_in_state(self, key: str, value: object) -> None:
+        """Keep ``value`` under ``key`` in the stream's state (it goes out with every STATE)."""
+        self.stream_state[key] = value
+        self.state_manager.is_flushed = False
+
+    def checkpoint(self) -> None:
+        """Write a STATE message now, with everything kept so far."""
+        self.state_manager.is_flushed = False
+        self._write_state_message()
 
     def forget_bookmark(self) -> None:
         """Drop the stream's bookmark from the state: a FULL_TABLE stream keeps none."""

@@ -1,58 +1,807 @@
-"""Which parents a per-parent stream reads this run.
+"""Which parents a per-parent stream reads this run, under the run's request budget.
 
-The per-parent reading code asks ``ParentSelector.select`` and reads exactly what it answers.
-Today's policies (``child_scope``):
+A per-parent stream (the documents of every study, the elements of every patient visit) costs one
+request per parent, and the API has no change feed and no change timestamp on children: on a
+large tenant, reading every parent every day takes days. So each run chooses.
 
-* ``all_parents``: every parent, every run. Complete: rows the read does not see are gone.
-* ``changed_parents``: on an incremental run, only parents whose change field moved since the
-  child's bookmark (minus the lookback); far fewer requests, but a child added under an
-  unchanged parent waits for the next full run. Never complete.
+Without a budget (``max_requests_per_run`` and ``max_run_minutes`` unset) every parent is read,
+in listing order, and nothing else is requested: small tenants keep complete reads. With a
+budget, each per-parent stream reads, in this order and as far as its share of the budget goes:
 
-This is also the home of the run's request budget and the sweep cursor when parents are chosen
-under a budget: selection, budget and cursor belong together.
+1. **new** parents: ids above ``read_to``, the id up to which this stream has read every parent;
+2. **changed** parents: the parent's change field (a study's ``lastUpdatedOn``) at or after the
+   start of the last run that read every changed parent, minus the lookback;
+3. **live** parents, from signals this run reads from cheap top-level lists: a study whose
+   ``status`` is not in ``closed_study_statuses``, or with patient visits, appointments or
+   subject status events within ``active_window_days`` of today; a patient visit that is
+   Started or whose due window (``minDueDate``..``maxDueDate``, ``targetDueDate``) is that close;
+4. the **sweep**: every other parent, ascending from a cursor kept in the state, wrapping around.
+
+Each parent is read at most once per run. The state of a stream (``SweepState``: a few numbers,
+whatever the tenant's size) bounds staleness: every parent was read after ``swept_since``, the
+start of the last completed sweep cycle. "Today" and every instant here are the tenant's clock
+(the ``Date`` header of its answers), so simulated days work and a skewed local clock changes
+nothing.
+
+The budget is the run's: requests and minutes, top-level streams, listings and workers alike.
+Top-level streams run first and are read whole. When a per-parent stream starts, it takes a share
+of what is left: first the prioritised parents of it and of the per-parent streams still to
+come, then the sweep, in proportion to their other parents, so that every stream gets about the
+same sweep period. A stream stops at a partition boundary and its state says exactly how far it
+got; a killed run resumes from its last STATE message the same way.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
+import time
+import typing as t
 from array import array
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
-from tap_clinical_conductor.catalogue import Endpoint
-from tap_clinical_conductor.parents import ParentListing
-from tap_clinical_conductor.timestamps import UTC, parse_datetime
+from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
+from tap_clinical_conductor.client import CCClient
+from tap_clinical_conductor.errors import BadRequest, EndpointUnavailable, RequestFailed
+from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
+from tap_clinical_conductor.paging import Pager
+from tap_clinical_conductor.parents import Column, ParentListing, ParentRows
+from tap_clinical_conductor.records import dig
+from tap_clinical_conductor.settings import Settings
+from tap_clinical_conductor.timestamps import UTC, TimestampError, parse_datetime
+
+#: Why a parent is read, in priority order.
+NEW, CHANGED, LIVE, SWEEP = "new", "changed", "live", "sweep"
+REASONS = (NEW, CHANGED, LIVE, SWEEP)
+#: Where a per-parent stream keeps its ``SweepState`` inside its Singer stream state.
+STATE_KEY = "sweep"
+#: The parent fields a listing keeps for the signals (the change fields: the API's, the plan's).
+CHANGE_FIELDS = ("lastUpdatedOn", "modifiedDate")
+KEEP: dict[str, tuple[Column, ...]] = {
+    "studies": (Column("status", "text"), *(Column(f, "time") for f in CHANGE_FIELDS)),
+    "patient_visits": (
+        Column("status", "text"),
+        Column("minDueDate", "time"),
+        Column("maxDueDate", "time"),
+        Column("targetDueDate", "time"),
+        Column("study.id", "int"),
+        *(Column(f, "time") for f in CHANGE_FIELDS),
+    ),
+    "patients": tuple(Column(f, "time") for f in CHANGE_FIELDS),
+}
+#: A patient visit in this status is live whatever its dates.
+STARTED_VISIT = "Started"
+#: Top-level lists whose dates mark a study live: (stream, date field, study id path).
+STUDY_ACTIVITY_LISTS = (("appointments", "plannedStart"), ("subject_statuses", "eventDate"))
+#: A long per-parent stream writes its state (a STATE message) this often, in seconds or parents.
+CHECKPOINT_SECONDS = 60.0
+CHECKPOINT_PARENTS = 500
+DAY_SECONDS = 86_400.0
+#: The coverage stream: one record per run and stream (``coverage_record``).
+COVERAGE_STREAM = "cc_sync_coverage"
+COVERAGE_KEY = ["instance_id", "stream", "run_started_at"]
+_NUM = {"type": ["number", "null"]}
+_INT = {"type": ["integer", "null"]}
+COVERAGE_SCHEMA: dict[str, t.Any] = {
+    "type": "object",
+    "properties": {
+        "instance_id": {"type": "string"},
+        "stream": {"type": "string"},
+        "run_started_at": {"type": "string", "format": "date-time"},
+        "tenant_today": {"type": ["string", "null"], "format": "date-time"},
+        "parents_total": _INT,
+        "read_new": _INT,
+        "read_changed": _INT,
+        "read_live": _INT,
+        "read_sweep": _INT,
+        "unread_new": _INT,
+        "requests": {"type": "integer"},
+        "records": {"type": "integer"},
+        "sweep_cursor": _INT,
+        "sweep_done_share": _NUM,
+        "sweep_period_days": _NUM,
+        "staleness_bound_hours": _NUM,
+        "budget_stopped": {"type": "boolean"},
+    },
+    "required": ["instance_id", "stream", "run_started_at", "requests"],
+}
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The parents to read, in order, and whether they are all of them.
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
 
-    ``unproven`` says why the listing they come from is not proven complete (``None``: it is).
+
+def _seconds(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_datetime(text, UTC).timestamp()
+    except (TimestampError, OverflowError, ValueError):
+        return None
+
+
+@dataclass
+class SweepState:
+    """What a per-parent stream remembers between runs: a few numbers, whatever the tenant's size.
+
+    Attributes:
+        read_to: Every parent with an id up to this one was read at least once (``None``: none).
+        cursor: Every parent with an id up to this one (and up to ``read_to``) was read after
+            ``cycle_started_at``; the sweep goes on above it.
+        cycle_started_at: Start of the current sweep cycle (tenant clock, POSIX seconds).
+        swept_since: Start of the last completed cycle: every parent was read after it.
+        changed_since: Changes to parents before this instant were read.
+        last_run_at: Start of the previous run (the pace of the sweep).
+        unavailable: The endpoint answered 404/501 last run: it gets no share of the budget.
     """
 
-    ids: array[int]
-    all_parents: bool
-    unproven: str | None = None
+    read_to: int | None = None
+    cursor: int = 0
+    cycle_started_at: float | None = None
+    swept_since: float | None = None
+    changed_since: float | None = None
+    last_run_at: float | None = None
+    unavailable: bool = False
+
+    @classmethod
+    def load(cls, raw: object) -> SweepState:
+        """The state as a STATE message kept it; anything unreadable starts afresh."""
+        if not isinstance(raw, dict):
+            return cls()
+        read_to = raw.get("read_to")
+        cursor = raw.get("cursor")
+        return cls(
+            read_to=read_to if isinstance(read_to, int) else None,
+            cursor=cursor if isinstance(cursor, int) else 0,
+            cycle_started_at=_seconds(raw.get("cycle_started_at")),
+            swept_since=_seconds(raw.get("swept_since")),
+            changed_since=_seconds(raw.get("changed_since")),
+            last_run_at=_seconds(raw.get("last_run_at")),
+            unavailable=raw.get("unavailable") is True,
+        )
+
+    def dump(self) -> dict[str, t.Any]:
+        """The JSON kept in the stream's state."""
+        out: dict[str, t.Any] = {}
+        for name, value in asdict(self).items():
+            if name.endswith("_at") or name.endswith("_since"):
+                value = _iso(value)
+            if value is not None and value is not False:
+                out[name] = value
+        return out
 
 
+class RunBudget:
+    """The run's requests and minutes, shared by every stream and worker."""
+
+    def __init__(self, settings: Settings, client: CCClient, started: float) -> None:
+        """``started``: ``time.monotonic()`` when the run started."""
+        self.client = client
+        self.max_requests = settings.max_requests_per_run
+        self.rate = settings.max_requests_per_second
+        minutes = settings.max_run_minutes
+        self.deadline = None if minutes is None else started + minutes * 60.0
+
+    @property
+    def limited(self) -> bool:
+        """Whether the run has a budget at all."""
+        return self.max_requests is not None or self.deadline is not None
+
+    def used(self) -> int:
+        """Requests made so far in the run (retries included)."""
+        return self.client.counters["requests"]
+
+    def remaining(self, in_flight: int = 0) -> float:
+        """Requests left: the lesser of the request budget and the minutes left at the rate."""
+        left = math.inf
+        if self.max_requests is not None:
+            left = self.max_requests - self.used() - in_flight
+        if self.deadline is not None:
+            left = min(left, (self.deadline - time.monotonic()) * self.rate - in_flight)
+        return left
+
+
+_CODE = {reason: code for code, reason in enumerate(REASONS)}
+
+
+@dataclass
+class _Segments:
+    """One stream's parents in read order with the reason of each, computed once per run.
+
+    Budgeted, the order is new, changed, live, then the sweep: ids above the cursor
+    (``above`` of them) and, after the wrap, the rest. Without a budget it is the listing order.
+    """
+
+    order: array[int]
+    reasons: bytearray
+    counts: dict[str, int]
+    above: int
+    max_id: int | None
+    #: ``child_scope=changed_parents``: no sweep and no state (the stream's bookmark decides).
+    fixed: bool = False
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+    @property
+    def priority(self) -> int:
+        return self.counts[NEW] + self.counts[CHANGED] + self.counts[LIVE]
+
+    def reason(self, index: int) -> str:
+        return REASONS[self.reasons[index]]
+
+    @classmethod
+    def build(
+        cls, parts: list[tuple[str, t.Iterable[int]]], max_id: int | None, above: int
+    ) -> _Segments:
+        order: array[int] = array("q")
+        reasons = bytearray()
+        counts = dict.fromkeys(REASONS, 0)
+        for reason, ids in parts:
+            before = len(order)
+            order.extend(ids)
+            added = len(order) - before
+            reasons.extend(bytes([_CODE[reason]]) * added)
+            counts[reason] += added
+        return cls(order, reasons, counts, above, max_id)
+
+
+class ParentPlan:
+    """The parents one per-parent stream reads this run, in order, within its share.
+
+    The reading code iterates it (each id it yields is one partition to fetch), tells it each
+    partition it consumed (``read``), and takes the new ``state`` and ``coverage`` from it.
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        segments: _Segments,
+        state: SweepState,
+        *,
+        run_started_at: float,
+        budget: RunBudget,
+        allowance: float,
+        budgeted: bool,
+        unproven: str | None,
+    ) -> None:
+        self.stream = stream
+        self.segments = segments
+        self.old = state
+        self.run_started_at = run_started_at
+        self.budget = budget
+        self.allowance = allowance
+        self.budgeted = budgeted
+        self.unproven = unproven
+        self.read_by = dict.fromkeys(REASONS, 0)
+        self.consumed = 0
+        self.yielded = 0
+        self.stopped = False
+        self._start_requests = budget.used()
+        self._last_new: int | None = None
+        self._last_sweep: tuple[bool, int] | None = None  # (after the wrap, id)
+        self._last_checkpoint = time.monotonic()
+
+    @property
+    def total(self) -> int:
+        """Parents listed."""
+        return self.segments.total
+
+    def __iter__(self) -> t.Iterator[int]:
+        for parent_id in self.segments.order:
+            if self.budgeted and not self._may_take_one():
+                self.stopped = True
+                return
+            self.yielded += 1
+            yield parent_id
+
+    def _may_take_one(self) -> bool:
+        in_flight = self.yielded - self.consumed
+        spent = self.budget.used() - self._start_requests + in_flight
+        return spent + 1 <= self.allowance and self.budget.remaining(in_flight) >= 1
+
+    def read(self, parent_id: int) -> None:
+        """The partition of ``parent_id`` was consumed (written, or proven gone)."""
+        reason = self.segments.reason(self.consumed)
+        self.consumed += 1
+        self.read_by[reason] += 1
+        if reason == NEW:
+            self._last_new = max(parent_id, self._last_new or parent_id)
+        elif reason == SWEEP:
+            self._last_sweep = (self.read_by[SWEEP] > self.segments.above, parent_id)
+
+    def read_every_parent(self) -> bool:
+        """Whether every listed parent was read in this run."""
+        return self.consumed == self.segments.total
+
+    def checkpoint_due(self) -> bool:
+        """Whether the state should go out in a STATE message now (a killed run resumes there)."""
+        now = time.monotonic()
+        if self.consumed % CHECKPOINT_PARENTS == 0 or now - self._last_checkpoint >= (
+            CHECKPOINT_SECONDS
+        ):
+            self._last_checkpoint = now
+            return True
+        return False
+
+    def requests(self) -> int:
+        """Requests this stream made in this run."""
+        return self.budget.used() - self._start_requests
+
+    # -- the state after what was consumed -------------------------------------------------------
+
+    def state(self) -> SweepState:
+        """The stream's state as of the partitions consumed so far."""
+        old, s, run = self.old, self.segments, self.run_started_at
+        new = SweepState(
+            read_to=old.read_to,
+            cursor=old.cursor,
+            cycle_started_at=old.cycle_started_at if old.cycle_started_at is not None else run,
+            swept_since=old.swept_since,
+            changed_since=old.changed_since,
+            last_run_at=old.last_run_at,
+            unavailable=False,
+        )
+        if s.fixed:
+            return old
+        if not self.budgeted:
+            if self.read_every_parent():
+                # Every parent, in one run: a whole cycle that started with this run.
+                new.read_to = max(s.max_id or 0, old.read_to or 0)
+                new.cursor = 0
+                new.swept_since = new.cycle_started_at = run
+                new.changed_since = run
+                new.last_run_at = run
+            return new
+        new_done = self.read_by[NEW] == s.counts[NEW]
+        # New parents are read in ascending order: those read make a prefix.
+        if new_done and s.counts[NEW]:
+            new.read_to = max(s.max_id or 0, old.read_to or 0)
+        elif self._last_new is not None:
+            new.read_to = self._last_new
+        if new.read_to is not None and old.cursor >= (old.read_to or 0):
+            # The cursor sat at the top of what was read: parents just read for the first time
+            # were read in this cycle too.
+            new.cursor = max(old.cursor, new.read_to)
+        if new_done and self.read_by[CHANGED] == s.counts[CHANGED]:
+            new.changed_since = run
+        priority_done = self.consumed >= s.priority
+        if priority_done:
+            swept = self.read_by[SWEEP]
+            if swept >= s.above:
+                # Past the highest id: every parent was read after the cycle's start.
+                new.swept_since = new.cycle_started_at
+                new.cycle_started_at = run
+                new.cursor = 0
+                if s.counts[SWEEP] > s.above and swept >= s.counts[SWEEP]:
+                    new.swept_since = run  # every parent, in this run
+                elif self._last_sweep is not None and self._last_sweep[0]:
+                    new.cursor = self._last_sweep[1]
+            elif self._last_sweep is not None:
+                new.cursor = max(new.cursor, self._last_sweep[1])
+        if self.consumed:
+            new.last_run_at = run
+        return new
+
+    def coverage(self, now: float, state: SweepState) -> dict[str, t.Any]:
+        """The coverage figures of this stream's run (``coverage_record`` adds who and when)."""
+        s = self.segments
+        swept = self.read_by[SWEEP]
+        interval_days = 1.0
+        if self.old.last_run_at is not None and self.run_started_at > self.old.last_run_at:
+            interval_days = (self.run_started_at - self.old.last_run_at) / DAY_SECONDS
+        others = s.total - s.priority
+        period: float | None = None
+        if not self.budgeted or others <= 0:
+            if self.read_every_parent() or others <= 0:
+                period = interval_days
+        elif swept:
+            period = max(1.0, others / swept) * interval_days
+        since = state.swept_since
+        done_share = None
+        if s.total and s.max_id:
+            done_share = round(min(1.0, state.cursor / s.max_id), 4)
+        return {
+            "parents_total": s.total,
+            "read_new": self.read_by[NEW],
+            "read_changed": self.read_by[CHANGED],
+            "read_live": self.read_by[LIVE],
+            "read_sweep": swept,
+            "unread_new": s.counts[NEW] - self.read_by[NEW],
+            "sweep_cursor": state.cursor,
+            "sweep_done_share": done_share,
+            "sweep_period_days": None if period is None else round(period, 2),
+            "staleness_bound_hours": None if since is None else round((now - since) / 3600, 2),
+            "budget_stopped": self.stopped,
+        }
+
+
+def coverage_record(
+    instance_id: str,
+    stream: str,
+    run_started_at: float,
+    today: float | None,
+    *,
+    requests: int,
+    records: int,
+    figures: t.Mapping[str, t.Any] | None,
+) -> dict[str, t.Any]:
+    """One ``cc_sync_coverage`` record; a top-level stream (``figures`` ``None``) read it all."""
+    record: dict[str, t.Any] = dict.fromkeys(COVERAGE_SCHEMA["properties"])
+    record.update(
+        instance_id=instance_id,
+        stream=stream,
+        run_started_at=_iso(run_started_at),
+        tenant_today=_iso(today),
+        requests=requests,
+        records=records,
+        budget_stopped=False,
+        staleness_bound_hours=0.0,
+    )
+    if figures is not None:
+        record.update(figures)
+    return record
+
+
+@dataclass
+class Peer:
+    """A selected per-parent stream, as the budget split sees it."""
+
+    name: str
+    parent: Endpoint
+    state: SweepState
+
+
+class Activity:
+    """The run's activity signals: the tenant's today and the live parents (read once, lazily)."""
+
+    def __init__(
+        self,
+        listing: ParentListing,
+        client: CCClient,
+        formats: FilterFormats,
+        settings: Settings,
+        tenant_tz: dt.tzinfo,
+        logger: logging.Logger,
+        today: float,
+    ) -> None:
+        self.listing = listing
+        self.client = client
+        self.formats = formats
+        self.settings = settings
+        self.tz = tenant_tz
+        self.logger = logger
+        self.today = today
+        window = settings.active_window_days * DAY_SECONDS
+        self.low, self.high = today - window, today + window
+        self.closed = {name.strip().casefold() for name in settings.closed_study_statuses}
+        self._studies: set[int] | None = None
+
+    def live(self, parent: Endpoint, rows: ParentRows) -> t.Iterator[int]:
+        """Positions in ``rows`` of the live parents."""
+        if parent.name == "studies":
+            active = self.live_studies()
+            return (i for i, sid in enumerate(rows.ids) if sid in active)
+        if parent.name == "patient_visits":
+            return (i for i in range(len(rows.ids)) if self._visit_live(rows, i))
+        return iter(())
+
+    def live_studies(self) -> set[int]:
+        """Studies not closed, or with visits, appointments or status events near today."""
+        if self._studies is not None:
+            return self._studies
+        studies = self.listing.rows(BY_NAME["studies"])
+        status = studies.texts.get("status", [])
+        live = {
+            sid
+            for sid, name in zip(studies.ids, status, strict=False)
+            if name is None or name.strip().casefold() not in self.closed
+        }
+        by_status = len(live)
+        visits = self.listing.rows(BY_NAME["patient_visits"])
+        study_of = visits.ints.get("study.id", array("q"))
+        live.update(
+            study_of[i]
+            for i in range(len(visits.ids))
+            if i < len(study_of) and study_of[i] >= 0 and self._visit_live(visits, i)
+        )
+        for name, date_field in STUDY_ACTIVITY_LISTS:
+            live.update(self._studies_with_dates(BY_NAME[name], date_field))
+        self.logger.info(
+            "Live studies: %d (%d by status; the rest by visits, appointments or subject status "
+            "events within %d days of %s)",
+            len(live),
+            by_status,
+            self.settings.active_window_days,
+            _iso(self.today),
+        )
+        self._studies = live
+        return live
+
+    def _visit_live(self, rows: ParentRows, i: int) -> bool:
+        status = rows.texts.get("status")
+        if status is not None and status[i] == STARTED_VISIT:
+            return True
+        dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
+        known = [d for d in dates if d == d]  # NaN: no date
+        return bool(known) and min(known) <= self.high and max(known) >= self.low
+
+    def _studies_with_dates(self, endpoint: Endpoint, date_field: str) -> set[int]:
+        """Study ids of ``endpoint`` rows dated within the window (one filtered read)."""
+        since = dt.datetime.fromtimestamp(self.low, dt.timezone.utc)
+        pages = Pager(
+            self.client,
+            endpoint,
+            endpoint.path,
+            page_size=self.settings.page_size,
+            change=ChangeFilter(date_field, since, self.tz),
+            formats=self.formats,
+            logger=self.logger,
+        )
+        found: set[int] = set()
+        try:
+            for page in pages:
+                for item in page.items:
+                    study = dig(item, "study.id")
+                    when = dig(item, date_field)
+                    if not isinstance(study, int) or not isinstance(when, str):
+                        continue
+                    try:
+                        instant = parse_datetime(when, self.tz).timestamp()
+                    except (TimestampError, OverflowError, ValueError):
+                        continue
+                    if self.low <= instant <= self.high:
+                        found.add(study)
+        except (EndpointUnavailable, BadRequest, RequestFailed) as exc:
+            self.logger.warning(
+                "Live studies: %s could not be read (%s); studies are judged without it",
+                endpoint.name,
+                exc,
+            )
+        return found
+
+
+@dataclass
 class ParentSelector:
-    """Chooses the parents of per-parent streams under the run's ``child_scope``."""
+    """Chooses the parents of every per-parent stream of the run, within the run's budget."""
 
-    def __init__(self, listing: ParentListing, *, child_scope: str, lookback: dt.timedelta) -> None:
-        self._listing = listing
-        self._changed_only = child_scope == "changed_parents"
-        self._lookback = lookback
+    listing: ParentListing
+    client: CCClient
+    formats: FilterFormats
+    settings: Settings
+    tenant_tz: dt.tzinfo
+    logger: logging.Logger
+    started: float = field(default_factory=time.monotonic)
+    budget: RunBudget = field(init=False)
+    _activity: Activity | None = field(default=None, init=False)
+    _segments: dict[str, _Segments] = field(default_factory=dict, init=False)
+    _begun: set[str] = field(default_factory=set, init=False)
+    _warned_clock: bool = field(default=False, init=False)
 
-    def select(self, parent: Endpoint, child_bookmark: str | None) -> Selection:
-        """The parents to read for a child stream whose bookmark is ``child_bookmark``.
+    def __post_init__(self) -> None:
+        self.budget = RunBudget(self.settings, self.client, self.started)
+
+    @property
+    def run_started_at(self) -> float:
+        """When the run started on the tenant's clock (its first answer's ``Date``)."""
+        return self.tenant_now(first=True)
+
+    def tenant_now(self, *, first: bool = False) -> float:
+        """The tenant's clock (its latest answer's ``Date``), or this machine's without one."""
+        server = self.client.server_time(first=first)
+        if server is not None:
+            return server.timestamp()
+        if not self._warned_clock:
+            self._warned_clock = True
+            self.logger.warning("The tenant sends no Date header; today is this machine's clock")
+        return time.time()
+
+    def begin(
+        self,
+        stream: str,
+        parent: Endpoint,
+        state: SweepState,
+        peers: list[Peer],
+        child_bookmark: str | None = None,
+    ) -> ParentPlan:
+        """The plan of ``stream``; ``peers``: the selected per-parent streams not yet read.
+
+        ``child_scope=changed_parents`` with a bookmark keeps its own rule: only the parents
+        changed since the bookmark (minus the lookback), no sweep, no budget share.
 
         Raises:
             EndpointUnavailable: The parent's collection answered 404 or 501.
         """
-        since = None
-        if self._changed_only and child_bookmark:
-            since = parse_datetime(child_bookmark, UTC) - self._lookback
-        ids = self._listing.ids(parent, since)
-        return Selection(
-            ids, all_parents=since is None, unproven=self._listing.unproven(parent, since)
+        self.listing.rows(parent)  # an answer carries the tenant's clock
+        run = self.run_started_at
+        self._begun.add(stream)
+        if self.settings.child_scope == "changed_parents" and child_bookmark:
+            since = parse_datetime(child_bookmark, UTC) - self.settings.lookback
+            ids = self.listing.ids(parent, since)
+            fixed = _Segments.build([(CHANGED, ids)], max(ids, default=None), 0)
+            fixed.fixed = True
+            return ParentPlan(
+                stream,
+                fixed,
+                state,
+                run_started_at=run,
+                budget=self.budget,
+                allowance=math.inf,
+                budgeted=False,
+                unproven=self.listing.unproven(parent, since),
+            )
+        budgeted = self.budget.limited
+        segments = self._segments_of(stream, parent, state)
+        allowance = self._share(stream, segments, peers) if budgeted else math.inf
+        unproven = self.listing.unproven(parent)
+        self.logger.info(
+            "%s: %d %s; this run reads %d new, %d changed, %d live, then the sweep from id %d%s",
+            stream,
+            segments.total,
+            parent.name,
+            segments.counts[NEW],
+            segments.counts[CHANGED],
+            segments.counts[LIVE],
+            state.cursor,
+            f" (share of the budget: {allowance:,.0f} requests)" if budgeted else "",
         )
+        return ParentPlan(
+            stream,
+            segments,
+            state,
+            run_started_at=run,
+            budget=self.budget,
+            allowance=allowance,
+            budgeted=budgeted,
+            unproven=unproven,
+        )
+
+    def _share(self, stream: str, own: _Segments, peers: list[Peer]) -> float:
+        """The share of the requests left for ``own``: priorities first, then the sweep."""
+        waiting = [
+            self._segments_of(p.name, p.parent, p.state)
+            for p in peers
+            if p.name not in self._begun and p.name != stream and not p.state.unavailable
+        ]
+        return _share(own, waiting, max(0.0, self.budget.remaining()))
+
+    def forecast(self, peers: list[Peer], spent: int) -> dict[str, dict[str, t.Any]]:
+        """What one run would read of each of ``peers``, in order, reading no child.
+
+        ``spent``: requests the run makes before its per-parent streams (top-level pages).
+        Listings and signals are read (they are what a run reads first).
+        """
+        left = math.inf
+        if self.budget.limited:
+            left = max(0.0, self.budget.remaining() - spent)
+        out: dict[str, dict[str, t.Any]] = {}
+        for index, peer in enumerate(peers):
+            own = self._segments_of(peer.name, peer.parent, peer.state)
+            by_reason = dict.fromkeys(REASONS, 0)
+            if peer.state.unavailable:
+                out[peer.name] = {"parents": own.total, "by_reason": by_reason, "requests": 1}
+                left -= 1
+                continue
+            waiting = [
+                self._segments_of(p.name, p.parent, p.state)
+                for p in peers[index + 1 :]
+                if not p.state.unavailable
+            ]
+            allowance = _share(own, waiting, left) if self.budget.limited else math.inf
+            room = allowance
+            for reason in (NEW, CHANGED, LIVE, SWEEP):
+                by_reason[reason] = int(min(own.counts[reason], max(0.0, room)))
+                room -= by_reason[reason]
+            reads = sum(by_reason.values())
+            left -= reads
+            others = own.total - own.priority
+            period = None
+            if others <= 0 or by_reason[SWEEP] >= others:
+                period = 1.0
+            elif by_reason[SWEEP]:
+                period = others / by_reason[SWEEP]
+            out[peer.name] = {
+                "parents": own.total,
+                "by_reason": by_reason,
+                "requests": reads,
+                "sweep_period_days": None if period is None else round(period, 2),
+            }
+        return out
+
+    def _segments_of(self, stream: str, parent: Endpoint, state: SweepState) -> _Segments:
+        if stream in self._segments:
+            return self._segments[stream]
+        rows = self.listing.rows(parent)
+        ids = rows.ids
+        max_id = ids[-1] if len(ids) else None
+        read_to = state.read_to
+        if not self.budget.limited:
+            # No budget: every parent, in listing order, and nothing read for signals.
+            segments = _Segments.build([], max_id, len(ids))
+            segments.order = ids
+            segments.reasons = bytearray(
+                _CODE[NEW] if read_to is None or pid > read_to else _CODE[SWEEP] for pid in ids
+            )
+            segments.counts[NEW] = segments.reasons.count(_CODE[NEW])
+            segments.counts[SWEEP] = len(ids) - segments.counts[NEW]
+            self._segments[stream] = segments
+            return segments
+        taken = bytearray(len(ids))
+        new = []
+        for pos, pid in enumerate(ids):
+            if read_to is None or pid > read_to:
+                new.append(pid)
+                taken[pos] = 1
+        changed = []
+        if state.changed_since is not None:
+            since = state.changed_since - self.settings.lookback.total_seconds()
+            change = _change_column(rows, self.settings.change_field_overrides.get(parent.name))
+            for pos, value in enumerate(change or ()):
+                if not taken[pos] and value == value and value >= since:
+                    changed.append(ids[pos])
+                    taken[pos] = 1
+        live = []
+        for pos in self._activity_now().live(parent, rows):
+            if not taken[pos]:
+                live.append(ids[pos])
+                taken[pos] = 1
+        above = [pid for pos, pid in enumerate(ids) if not taken[pos] and pid > state.cursor]
+        below = [pid for pos, pid in enumerate(ids) if not taken[pos] and pid <= state.cursor]
+        segments = _Segments.build(
+            [(NEW, new), (CHANGED, changed), (LIVE, live), (SWEEP, above), (SWEEP, below)],
+            max_id,
+            len(above),
+        )
+        self._segments[stream] = segments
+        return segments
+
+    def _activity_now(self) -> Activity:
+        if self._activity is None:
+            self._activity = Activity(
+                self.listing,
+                self.client,
+                self.formats,
+                self.settings,
+                self.tenant_tz,
+                self.logger,
+                today=self.tenant_now(),
+            )
+        return self._activity
+
+    @property
+    def today(self) -> float | None:
+        """The tenant's today the signals were judged by (``None``: no signal was read)."""
+        return None if self._activity is None else self._activity.today
+
+
+def _share(own: _Segments, waiting: list[_Segments], left: float) -> float:
+    """``own``'s share of ``left`` requests, with the streams ``waiting`` after it.
+
+    Prioritised parents first, for all of them; what remains goes to the sweep in proportion to
+    each stream's other parents, so that their sweep periods come out about equal.
+    """
+    group = [own, *waiting]
+    priority = sum(s.priority for s in group)
+    if left <= priority:
+        return left * own.priority / priority if priority else 0.0
+    others = sum(s.total - s.priority for s in group)
+    own_others = own.total - own.priority
+    return own.priority + (left - priority) * (own_others / others if others else 0.0)
+
+
+def _change_column(rows: ParentRows, override: str | None) -> list[float] | None:
+    """Each parent's change instant: the overridden field, else the first change field it has."""
+    if override is not None:
+        column = rows.times.get(override)
+        return None if column is None else list(column)
+    columns = [rows.times[f] for f in CHANGE_FIELDS if f in rows.times]
+    if not columns:
+        return None
+    out = []
+    for values in zip(*columns, strict=True):
+        out.append(next((v for v in values if v == v), math.nan))
+    return out

@@ -28,6 +28,18 @@ MAX_THROTTLED_RETRIES = 30
 MAX_BACKOFF_SECONDS = 60.0
 
 CHILD_SCOPES = ("all_parents", "changed_parents")
+#: Study status names of closed or never-started studies (CC's ``/system/study-statuses`` names
+#: are the tenant's own; these are the common ones). Any other status makes a study live.
+CLOSED_STUDY_STATUSES = (
+    "Closed",
+    "Terminated",
+    "Withdrawn",
+    "Not Selected",
+    "Archived",
+    "Feasibility Declined",
+    "Completed",
+    "Cancelled",
+)
 
 
 def _positive_number() -> th.CustomType:
@@ -151,11 +163,43 @@ SCHEMA: dict[str, t.Any] = th.PropertiesList(
         description="Partitions fetched at once (the old ETL_PARALLEL_JOBS).",
     ),
     th.Property(
+        "max_requests_per_run",
+        th.IntegerType(minimum=1),
+        description="Request budget of one run, shared by all streams; per-parent streams then "
+        "read new, changed and live parents first and sweep the rest. Default: no budget.",
+    ),
+    th.Property(
+        "max_run_minutes",
+        th.IntegerType(minimum=1),
+        description="Time budget of one run in minutes (at max_requests_per_second), like "
+        "max_requests_per_run. Default: no budget.",
+    ),
+    th.Property(
+        "active_window_days",
+        th.IntegerType(minimum=0),
+        default=7,
+        description="A visit due, or an appointment or subject status event dated, this many "
+        "days around the tenant's today makes its parent live.",
+    ),
+    th.Property(
+        "closed_study_statuses",
+        th.ArrayType(th.StringType),
+        default=list(CLOSED_STUDY_STATUSES),
+        description="Study status names of closed studies; any other status makes a study live.",
+    ),
+    th.Property(
         "allow_insecure_http",
         th.BooleanType,
         default=False,
         description="Allow a plain http:// api_url to a host other than this machine (the key "
         "then travels unencrypted).",
+    ),
+    th.Property(
+        "log_sdk_details",
+        th.BooleanType,
+        default=False,
+        description="Log singer-sdk's routine lines (deselected streams, sync starts, sort "
+        "notices, METRIC lines) at INFO; otherwise they are DEBUG lines.",
     ),
 ).to_dict()
 
@@ -188,7 +232,12 @@ class Settings:
     prefer_top_level: bool
     max_requests_per_second: float
     max_parallel_requests: int
+    max_requests_per_run: int | None
+    max_run_minutes: int | None
+    active_window_days: int
+    closed_study_statuses: tuple[str, ...]
     allow_insecure_http: bool
+    log_sdk_details: bool
 
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
@@ -217,13 +266,22 @@ class Settings:
             prefer_top_level=bool(get("prefer_top_level")),
             max_requests_per_second=float(get("max_requests_per_second")),
             max_parallel_requests=int(get("max_parallel_requests")),
+            max_requests_per_run=_optional_int(get("max_requests_per_run")),
+            max_run_minutes=_optional_int(get("max_run_minutes")),
+            active_window_days=int(get("active_window_days")),
+            closed_study_statuses=tuple(str(s) for s in get("closed_study_statuses")),
             allow_insecure_http=bool(get("allow_insecure_http")),
+            log_sdk_details=bool(get("log_sdk_details")),
         )
 
     @property
     def lookback(self) -> dt.timedelta:
         """``lookback_minutes`` as a duration."""
         return dt.timedelta(minutes=self.lookback_minutes)
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 def _loopback(host: str | None) -> bool:

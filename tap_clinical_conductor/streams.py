@@ -13,6 +13,7 @@ as whole pages of RECORD lines when nothing is mapped, else one by one through t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import typing as t
@@ -25,7 +26,7 @@ from singer_sdk.mapper import RemoveRecordTransform, SameRecordTransform
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 from typing_extensions import override
 
-from tap_clinical_conductor import completeness, readplan
+from tap_clinical_conductor import completeness, readplan, selection
 from tap_clinical_conductor.catalogue import Endpoint
 from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
 from tap_clinical_conductor.fanout import Progress, ordered_map
@@ -103,6 +104,10 @@ class CCStream(GuardedStream):
         self._started: dt.datetime | None = None
         self._written = 0
         self._why_unproven: str | None = None
+        self._cc_tap = tap
+        #: Parents are chosen under a budget: each is read whole, and no bookmark is kept.
+        self._partial = False
+        self._figures: dict[str, t.Any] | None = None
 
     @property
     def plan(self) -> readplan.ReadPlan:
@@ -173,6 +178,27 @@ class CCStream(GuardedStream):
         )
         return self._record_counter
 
+    @override
+    def sync_started(self) -> None:
+        full_table = self.replication_method == REPLICATION_FULL_TABLE
+        incremental = bool(self.replication_key) and not full_table
+        self.tenant.report.stream_started(
+            self.name,
+            incremental=incremental,
+            bookmark=(self._bookmark() or self.tenant.settings.start_date) if incremental else None,
+        )
+
+    @override
+    def sync_finished(self) -> None:
+        extra: dict[str, object] = {}
+        if self._plan is not None and self.endpoint.odata and not self._plan.incremental:
+            extra["read"] = "whole table (no change field, or FULL_TABLE in the catalog)"
+        if self._why_unproven is not None:
+            extra["not proven complete"] = self._why_unproven
+        self.tenant.report.stream_finished(
+            self.name, records=self._written, bookmark=self._bookmark(), extra=extra
+        )
+
     # -- the read plan -------------------------------------------------------------------------
 
     def _bookmark(self) -> str | None:
@@ -186,7 +212,10 @@ class CCStream(GuardedStream):
         """Fix this sync's read plan from config or a sample of records."""
         settings = self.tenant.settings
         # The catalog (or an earlier sync of this run) chose FULL_TABLE: no filter, no bookmark.
-        full_table = self.replication_method == REPLICATION_FULL_TABLE
+        # Parents chosen under a budget are read whole: a bookmark would skip the children that
+        # changed under parents this run did not read.
+        catalog_full = self.replication_method == REPLICATION_FULL_TABLE
+        full_table = catalog_full or self._partial
         plan = readplan.decide(
             self.endpoint,
             sample,
@@ -198,21 +227,23 @@ class CCStream(GuardedStream):
         )
         if full_table and self.replication_key:
             self.logger.info(
-                "%s: FULL_TABLE in the catalog; every record is read and no bookmark kept",
+                "%s: %s; every record is read and no bookmark kept",
                 self.name,
+                "FULL_TABLE in the catalog" if catalog_full else "parents chosen under a budget",
             )
             self.switch_to_full_table()
             self.forget_bookmark()
         elif self.replication_key and not plan.incremental:
             # Most CC models have no change timestamp: read the whole table, emit no bookmark.
-            self.logger.info(
+            # The end line says so ("whole table, no change field").
+            self.logger.debug(
                 "%s: no change field (looked for %s); full table this run",
                 self.name,
                 ", ".join(self.endpoint.change_candidates),
             )
             self.switch_to_full_table()
         elif plan.change_field:
-            self.logger.info("%s: change field %r", self.name, plan.change_field)
+            self.logger.debug("%s: change field %r", self.name, plan.change_field)
         self._plan = plan
         self._decoders = None
 
@@ -360,6 +391,8 @@ class CCStream(GuardedStream):
         self._started = dt.datetime.now(dt.timezone.utc)
         self._written = 0
         self._why_unproven = None
+        self._figures = None
+        requests_before = self.tenant.client.counters["requests"]
         try:
             if collection is None:
                 yield from self._read_partitions()
@@ -380,6 +413,8 @@ class CCStream(GuardedStream):
                     yield from self._read_partitions()
         except EndpointUnavailable as exc:
             self.tenant.unavailable(exc)
+            if collection is None:
+                self._keep_sweep(dataclasses.replace(self._sweep_state(), unavailable=True))
             self.logger.warning(
                 "Skipping stream %s: %s answered HTTP %s (%s). Nothing was changed in its table.",
                 self.name,
@@ -389,6 +424,50 @@ class CCStream(GuardedStream):
             )
             return
         self._report_skips()
+        self._write_coverage(self.tenant.client.counters["requests"] - requests_before)
+
+    def _write_coverage(self, requests: int) -> None:
+        """The stream's ``cc_sync_coverage`` record: what it read, and how stale it can be."""
+        parents = self.tenant.parents
+        record = selection.coverage_record(
+            self.tenant.instance_id,
+            self.name,
+            parents.run_started_at,
+            parents.today,
+            requests=requests,
+            records=self._written,
+            figures=self._figures,
+        )
+        self.output.declare(
+            selection.COVERAGE_STREAM, selection.COVERAGE_SCHEMA, selection.COVERAGE_KEY
+        )
+        self.output.write_record(
+            selection.COVERAGE_STREAM, record, None, dt.datetime.now(dt.timezone.utc)
+        )
+
+    # -- the sweep state -----------------------------------------------------------------------
+
+    def _sweep_state(self) -> selection.SweepState:
+        return selection.SweepState.load(self.stream_state.get(selection.STATE_KEY))
+
+    def _keep_sweep(self, state: selection.SweepState) -> None:
+        self.keep_in_state(selection.STATE_KEY, state.dump())
+
+    def _peers(self) -> list[selection.Peer]:
+        """The selected per-parent streams of the run, with their states (for the budget split)."""
+        prefer = self.tenant.settings.prefer_top_level
+        states = self._cc_tap.state.get("bookmarks", {})
+        return [
+            selection.Peer(
+                stream.name,
+                stream.endpoint.parent,
+                selection.SweepState.load(states.get(stream.name, {}).get(selection.STATE_KEY)),
+            )
+            for stream in self._cc_tap.streams.values()
+            if isinstance(stream, CCStream)
+            and stream.selected
+            and stream.endpoint.collection_path(prefer) is None
+        ]
 
     # -- top-level collections -----------------------------------------------------------------
 
@@ -420,7 +499,7 @@ class CCStream(GuardedStream):
                     # No lower bound: the first page is unfiltered anyway and doubles as the probe.
                     self._decide(page.items)
                 if number % LOG_EVERY_PAGES == 0:
-                    self.logger.info("%s: %d pages read", self.name, number)
+                    self.tenant.report.progress(self.name, pages=number, records=self._written)
                 yield page, None, parent_ref
         except EndpointUnavailable as exc:
             if number:
@@ -438,26 +517,32 @@ class CCStream(GuardedStream):
     def _read_partitions(self) -> t.Iterator[Located]:
         endpoint = self.endpoint
         parent = endpoint.parent
+        parents = self.tenant.parents
         try:
-            selection = self.tenant.parents.select(parent, self._bookmark())
+            plan = parents.begin(
+                self.name, parent, self._sweep_state(), self._peers(), self._bookmark()
+            )
         except EndpointUnavailable as exc:
             raise EndpointUnavailable(str(exc), exc.status, f"{parent.name} listing") from None
-        listing_unproven = selection.unproven
+        self._partial = plan.budgeted
         client = self.tenant.client
-        progress = Progress(
-            self.logger, self.name, len(selection.ids), lambda: client.counters["requests"]
-        )
-        partitions = self._partitions(iter(selection.ids))
+        progress = Progress(self.logger, self.name, plan.total, lambda: client.counters["requests"])
+        partitions = self._partitions(iter(plan))
         proven: list[tuple[int, int]] = []  # (parent id, records) of partitions proven complete
-        whole = selection.all_parents and listing_unproven is None
+        all_proven = plan.unproven is None
         answered = False
         try:
             for parent_id, fetched in partitions:
                 yield from self._partition_pages(parent_id, fetched, proven, progress)
+                plan.read(parent_id)
                 answered = answered or not isinstance(fetched, EndpointUnavailable)
-                whole = whole and (
+                all_proven = all_proven and (
                     isinstance(fetched, EndpointUnavailable) or fetched[1].unproven is None
                 )
+                if plan.checkpoint_due():
+                    # A run killed after this STATE message resumes from here.
+                    self._keep_sweep(plan.state())
+                    self.checkpoint()
         except EndpointUnavailable as exc:
             if answered:
                 # Some parents answered, one that still exists did not: not a missing endpoint.
@@ -467,19 +552,44 @@ class CCStream(GuardedStream):
                 ) from None
             raise
         progress.log(final=True)
-        if listing_unproven is not None and selection.all_parents:
+        state = plan.state()
+        self._keep_sweep(state)
+        self._figures = plan.coverage(parents.tenant_now(), state)
+        self._log_coverage(plan, self._figures)
+        if plan.unproven is not None and not plan.segments.fixed:
             self.logger.warning(
                 "%s: the %s listing is not proven complete (%s); only the parents read are "
                 "reconciled",
                 self.name,
                 parent.name,
-                listing_unproven,
+                plan.unproven,
             )
-        if whole:
+        if all_proven and plan.read_every_parent() and not plan.segments.fixed:
             self._complete(None, self._written)
         else:
             for parent_id, records in proven:
                 self._complete(parent_id, records)
+
+    def _log_coverage(self, plan: selection.ParentPlan, figures: t.Mapping[str, t.Any]) -> None:
+        if plan.stopped:
+            self.logger.warning(
+                "%s: the run's budget is spent after %d of %d %s (%d new ones wait); the next "
+                "run goes on from sweep position %s",
+                self.name,
+                plan.consumed,
+                plan.total,
+                self.endpoint.parent.name,
+                figures["unread_new"],
+                figures["sweep_cursor"],
+            )
+        # The stream's end line and the run's summary carry the selection's figures.
+        self.tenant.report.note(
+            self.name,
+            parents=f"{plan.consumed:,} of {plan.total:,}",
+            **{f"by {reason}": figures[f"read_{reason}"] for reason in selection.REASONS},
+            **{"sweep period (days)": figures["sweep_period_days"]},
+            **{"staleness bound (hours)": figures["staleness_bound_hours"]},
+        )
 
     def _partition_pages(
         self,

@@ -12,8 +12,10 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
-from tap_clinical_conductor.catalogue import CATALOGUE
+from tap_clinical_conductor import report
+from tap_clinical_conductor.catalogue import CATALOGUE, Kind
 from tap_clinical_conductor.errors import CCError
+from tap_clinical_conductor.filters import STATE_KEY
 from tap_clinical_conductor.output import LineWriter, RecordOutput
 from tap_clinical_conductor.settings import SCHEMA, setting_errors
 from tap_clinical_conductor.streams import CCStream
@@ -50,6 +52,8 @@ class TapClinicalConductor(Tap):
         unreachable host is a fact to fix, not a bug to debug: the traceback follows only when
         debug logging is on (``LOGLEVEL=DEBUG``).
         """
+        # singer-sdk's first lines come before the tap knows log_sdk_details.
+        report.quiet_sdk(cls.logger)
         try:
             super().invoke(*args, **kwargs)
         except CCError as exc:
@@ -59,10 +63,40 @@ class TapClinicalConductor(Tap):
 
     @cached_property
     def tenant(self) -> Tenant:
-        """What every stream of the run shares: settings, HTTP client, parent listings."""
-        return Tenant(self.config, self.logger)
+        """What every stream of the run shares: settings, HTTP client, parent listings, report."""
+        return Tenant(self.config, self.logger, self._state_dict)
+
+    @property
+    def _state_dict(self) -> dict[str, t.Any]:
+        # singer-sdk types the state as bookmarks only, but writes the whole dict to STATE.
+        return t.cast("dict[str, t.Any]", self.state)
 
     @override
     def discover_streams(self) -> list[CCStream]:
         output = RecordOutput(self)
-        return [CCStream(self, endpoint, self.tenant, output) for endpoint in CATALOGUE]
+        # Top-level streams first: they are cheap, read whole, and their answers (parent
+        # listings, the tenant's clock) come before the budget is split among per-parent streams.
+        ordered = sorted(CATALOGUE, key=lambda e: e.kind is not Kind.TOP)
+        streams = [CCStream(self, endpoint, self.tenant, output) for endpoint in ordered]
+        for stream in streams:
+            self.tenant.report.watch(stream.logger)
+        return streams
+
+    @override
+    def load_state(self, state: dict[str, t.Any]) -> None:
+        """The SDK keeps only ``bookmarks``; the tenant's key (``filters.STATE_KEY``) too."""
+        super().load_state(state)
+        kept = state.get(STATE_KEY)
+        if isinstance(kept, dict):
+            self._state_dict[STATE_KEY] = dict(kept)
+
+    # singer-sdk marks sync_all final but has no hook after the last stream; the override only
+    # adds to the end of the SDK's own sync_all.
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        """Sync every selected stream, then keep what the run learnt and log the summary."""
+        super().sync_all()
+        tenant = self.tenant
+        if tenant.keep():
+            self.state_writer.write_state(self.state)
+        tenant.report.summary(tenant.client.counters)

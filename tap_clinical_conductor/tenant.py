@@ -4,13 +4,17 @@ The settings, the one HTTP client (rate limit and counters are shared), the tena
 time zone, the negotiated ``$filter`` format (verified against a known record), the server's page
 size and the parent listings. Built by the tap, handed to each stream; nothing here is computed
 before a stream first asks, so discovery needs no server and no valid time zone. It also knows
-whether the tenant answered anything at all: a run whose every endpoint answers 404 fails.
+whether the tenant answered anything at all: a run whose every endpoint answers 404 fails. The
+run's report (``report.RunReport``) lives here too, beside the request counters it reads; the
+tap-level part of the Singer state it is given holds what a run learnt for the next one (the
+accepted ``$filter`` format).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import typing as t
 from functools import cached_property
 from urllib.parse import urlparse
@@ -18,12 +22,19 @@ from urllib.parse import urlparse
 from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.client import CCClient
 from tap_clinical_conductor.errors import EndpointUnavailable, RequestFailed
-from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
+from tap_clinical_conductor.filters import (
+    FORMAT_KEY,
+    STATE_KEY,
+    ChangeFilter,
+    FilterFormats,
+    remembered_format,
+)
 from tap_clinical_conductor.paging import PageCaps, Pager
 from tap_clinical_conductor.parents import ParentListing
 from tap_clinical_conductor.readplan import ReadPlan
+from tap_clinical_conductor.report import RunReport
 from tap_clinical_conductor.responses import Page
-from tap_clinical_conductor.selection import ParentSelector
+from tap_clinical_conductor.selection import KEEP, ParentSelector
 from tap_clinical_conductor.settings import Settings
 from tap_clinical_conductor.timestamps import TimestampError, parse_datetime, zone
 
@@ -34,12 +45,21 @@ KNOWN_PATH = BY_NAME["sites"].path
 class Tenant:
     """One Clinical Conductor tenant, as seen by one run of the tap."""
 
-    def __init__(self, config: t.Mapping[str, t.Any], logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        config: t.Mapping[str, t.Any],
+        logger: logging.Logger,
+        state: t.MutableMapping[str, t.Any] | None = None,
+    ) -> None:
+        """``state``: the tap's Singer state (read when first needed, written by ``keep``)."""
         self._config = config
         self.logger = logger
+        self._state: t.MutableMapping[str, t.Any] = {} if state is None else state
         self.caps = PageCaps()
         self._answered = False
         self._filter_verified = False
+        #: The run's budget of minutes counts from here.
+        self.started = time.monotonic()
 
     @cached_property
     def settings(self) -> Settings:
@@ -64,7 +84,27 @@ class Tenant:
     @cached_property
     def formats(self) -> FilterFormats:
         """The ``$filter`` datetime format of the run."""
-        return FilterFormats(self.settings.filter_datetime_format, self.logger)
+        return FilterFormats(
+            self.settings.filter_datetime_format, self.logger, remembered_format(self._state)
+        )
+
+    @cached_property
+    def report(self) -> RunReport:
+        """The run's start and end lines per stream, and its summary."""
+        return RunReport(
+            self.logger,
+            lambda: self.client.counters["requests"],
+            sdk_details=self.settings.log_sdk_details,
+        )
+
+    def keep(self) -> bool:
+        """Write what this run learnt into the state; whether that changed it (main thread)."""
+        name = self.formats.to_keep() if "formats" in vars(self) else None
+        kept = self._state.get(STATE_KEY)
+        if name is None or (isinstance(kept, dict) and kept.get(FORMAT_KEY) == name):
+            return False
+        self._state[STATE_KEY] = {**(kept if isinstance(kept, dict) else {}), FORMAT_KEY: name}
+        return True
 
     @cached_property
     def listing(self) -> ParentListing:
@@ -76,13 +116,20 @@ class Tenant:
             tenant_tz=self.tz,
             logger=self.logger,
             caps=self.caps,
+            keep=KEEP,
         )
 
     @cached_property
     def parents(self) -> ParentSelector:
-        """Which parents per-parent streams read."""
+        """Which parents per-parent streams read, within the run's budget."""
         return ParentSelector(
-            self.listing, child_scope=self.settings.child_scope, lookback=self.settings.lookback
+            self.listing,
+            self.client,
+            self.formats,
+            self.settings,
+            self.tz,
+            self.logger,
+            started=self.started,
         )
 
     def pages(

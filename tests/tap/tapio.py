@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tap_clinical_conductor import completeness
+from tap_clinical_conductor import completeness, selection
 from tap_clinical_conductor.catalogue import BY_NAME
 from tap_clinical_conductor.records import BadRecord, record_key
 
@@ -30,6 +30,8 @@ class TapRun:
     schemas: dict[str, dict] = field(default_factory=dict)
     #: The run's proven complete reads (``cc_complete_reads`` records).
     complete: list[dict] = field(default_factory=list)
+    #: The run's coverage records (``cc_sync_coverage``), by stream.
+    coverage: dict[str, dict] = field(default_factory=dict)
 
     @property
     def complete_streams(self) -> set[str]:
@@ -108,6 +110,8 @@ def run_tap(
         kind = message["type"]
         if kind == "RECORD" and message["stream"] == completeness.STREAM:
             run.complete.append(message["record"])
+        elif kind == "RECORD" and message["stream"] == selection.COVERAGE_STREAM:
+            run.coverage[message["record"]["stream"]] = message["record"]
         elif kind == "RECORD":
             run.records.setdefault(message["stream"], []).append(message["record"])
         elif kind == "STATE":

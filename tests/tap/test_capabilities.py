@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -59,15 +60,7 @@ def test_flattening_gives_typed_columns_of_the_api_fields(sandbox, tmp_path):
 
 def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     sb = sandbox()
-    out = tmp_path / "batches"
-    out.mkdir()
-    config = tap_config(
-        sb,
-        batch_config={
-            "encoding": {"format": "jsonl", "compression": "gzip"},
-            "storage": {"root": out.as_uri(), "prefix": "cc-"},
-        },
-    )
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
     streams = {"studies", "subject_statuses", "study_notes"}
     proc = subprocess.run(
         [*TAP, "--config", _write(tmp_path, config)]
@@ -82,7 +75,7 @@ def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
     # Only the proven complete reads travel as RECORDs; no ACTIVATE_VERSION ever.
     assert not [m for m in messages if m["type"] == "ACTIVATE_VERSION"]
     records = [m for m in messages if m["type"] == "RECORD"]
-    assert {m["stream"] for m in records} == {"cc_complete_reads"}
+    assert {m["stream"] for m in records} == {"cc_complete_reads", "cc_sync_coverage"}
     assert {m["record"]["stream"] for m in records} == streams
     for stream in streams:
         manifest = [
@@ -101,13 +94,56 @@ def test_batch_files_hold_the_api_objects(sandbox, tmp_path):
         assert len(records) == len(truth) and got == truth, stream
 
 
+def test_batch_files_load_through_target_postgres(
+    sandbox, tmp_path, warehouse_server, project_root
+):
+    """The ``batch`` capability through a real target: the rows of the BATCH files land."""
+    target = project_root / ".meltano/loaders/target-postgres/venv/bin/target-postgres"
+    assert target.exists(), "target-postgres is not installed: run `make install`"
+    sb = sandbox()
+    config = tap_config(sb, batch_config=_batch_config(tmp_path / "batches"))
+    streams = {"studies", "sites"}
+    tap = subprocess.run(
+        [*TAP, "--config", _write(tmp_path, config)]
+        + ["--catalog", str(catalog_selecting(config, streams, tmp_path))],
+        capture_output=True,
+        check=False,
+    )
+    assert tap.returncode == 0, tap.stderr[-3000:]
+    assert b'"type":"BATCH"' in tap.stdout.replace(b" ", b"")
+    schema = f"batch_{secrets.token_hex(4)}"
+    target_config = {
+        "sqlalchemy_url": warehouse_server.url,
+        "default_target_schema": schema,
+        "add_record_metadata": True,
+        "validate_records": False,
+    }
+    try:
+        loaded = subprocess.run(
+            [str(target), "--config", _write(tmp_path, target_config)],
+            input=tap.stdout,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        assert loaded.returncode == 0, loaded.stderr[-3000:]
+        with warehouse_server.connect() as conn:
+            for stream in streams:
+                rows = conn.execute(f'SELECT id, data FROM "{schema}"."{stream}"').fetchall()
+                assert {(rid,): data for rid, data in rows} == truth_by_key(sb, stream), stream
+                assert len(rows) == len(truth_by_key(sb, stream)), stream
+    finally:
+        with warehouse_server.connect() as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def test_stream_map_alias_names_every_message(sandbox, tmp_path):
     sb = sandbox()
     config = tap_config(sb, stream_maps={"sites": {"__alias__": "cc_sites"}})
     run = run_tap(config, catalog=catalog_selecting(config, {"sites"}, tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     assert set(run.records) == {"cc_sites"}
-    assert set(run.schemas) == {"cc_sites", "cc_complete_reads"}
+    assert set(run.schemas) == {"cc_sites", "cc_complete_reads", "cc_sync_coverage"}
     # The complete read names the aliased table, so the warehouse retires rows there.
     assert not run.activated
     assert [c["staging_table"] for c in run.complete] == ["cc_sites"]
@@ -164,6 +200,15 @@ def _writes_pages(tap: TapClinicalConductor) -> bool:
 def _deselected(*path: str) -> dict:
     crumb = [part for name in path for part in ("properties", name)]
     return {"breadcrumb": crumb, "metadata": {"selected": False}}
+
+
+def _batch_config(out: Path) -> dict:
+    """Gzipped JSONL batch files in ``out`` (created)."""
+    out.mkdir()
+    return {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": out.as_uri(), "prefix": "cc-"},
+    }
 
 
 def _write(tmp_path: Path, config: dict) -> str:

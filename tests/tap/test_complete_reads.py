@@ -152,6 +152,9 @@ class _SecondPage404:
             return Page([{"id": 1}, {"id": 2}])
         raise EndpointUnavailable("HTTP 404", 404, path)
 
+    def server_time(self, *, first: bool = False) -> None:
+        return None  # no Date header: selection falls back to this machine's clock
+
 
 def test_a_404_after_the_first_page_of_a_partition_fails_the_run():
     from tap_clinical_conductor.errors import RequestFailed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from tap_clinical_conductor.errors import BadRequest
@@ -18,6 +20,10 @@ class RecordingClient:
         self.pages = list(pages)
         self.calls: list[tuple[str, dict]] = []
         self.reject = reject or set()
+        self.counters: Counter[str] = Counter()
+
+    def server_time(self, *, first: bool = False) -> None:
+        return None  # no Date header
 
     def get_page(self, path: str, params: dict | None = None, *, single: bool = False) -> Page:
         self.calls.append((path, dict(params or {})))

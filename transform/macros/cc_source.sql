@@ -10,7 +10,10 @@
     real tenants) or a missing column gives typed NULLs: the models still build, with no rows.
   * source() is always called, so the lineage graph shows every staging table.
   * Deletes: _sdc_deleted_at is also set on rows that a later proven complete read of their
-    tenant and stream (or of their parent) did not return, per cc_retired_at() below.
+    tenant and stream (or of their parent) did not return, per cc_retired() below, and on rows
+    whose parent study or patient visit is deleted (a budgeted run may not read a deleted
+    parent's children again; CC deletes them with it). Models with such a parent name it in a
+    `-- depends_on: {{ ref(...) }}` line, so that dbt builds the parent's view first.
 -#}
 {% macro cc_source(table, parent_key=none, id_type='bigint') %}
 {%- set src = source('cc', table) -%}
@@ -53,7 +56,7 @@ select
     {{ (adapter.quote(v.name) ~ '::bigint') if v is not none else 'null::bigint' }} as _sdc_table_version
 from {{ src }}
 )
-{{ cc_retired(table) }}
+{{ cc_retired(table, parent_key) }}
 {%- endif -%}
 {% endmacro %}
 
@@ -79,14 +82,38 @@ from {{ src }}
   arrive whole retires nothing), and a read that wrote no rows proves nothing. Equality joins
   only (whole stream on the tenant, one parent on tenant and parent): linear in rows and reads.
 -#}
-{% macro cc_retired(table) -%}
+{#- The staging model of each parent, and its id column: child rows of a deleted parent retire. -#}
+{% macro cc_parent_model(parent_key) -%}
+{%- set key = (parent_key or '') | lower | replace('_', '') -%}
+{{- return({'studyid': ('stg_cc__studies', 'study_id'),
+            'patientvisitid': ('stg_cc__patient_visits', 'patient_visit_id')}.get(key)) -}}
+{%- endmacro %}
+
+{% macro cc_retired(table, parent_key=none) -%}
 {%- set src = source('cc', 'cc_complete_reads') -%}
 {%- set rel = none -%}
 {%- if execute -%}
     {%- set rel = adapter.get_relation(database=src.database, schema=src.schema, identifier=src.identifier) -%}
 {%- endif -%}
+{%- set parent = cc_parent_model(parent_key) -%}
+{%- if parent is not none -%}
+, gone_parents as (
+    select instance_id, {{ parent[1] }} as id, min(deleted_at) as deleted_at
+    from {{ ref(parent[0]) }}
+    where is_deleted
+    group by instance_id, {{ parent[1] }}
+)
+{%- endif %}
 {%- if rel is none -%}
-select * from raw
+select
+    raw.instance_id, raw.id, raw.parent_id, raw.source_modified_at, raw.data,
+    raw._sdc_extracted_at, raw._sdc_batched_at,
+    {{ 'coalesce(raw._sdc_deleted_at, gp.deleted_at)' if parent is not none else 'raw._sdc_deleted_at' }} as _sdc_deleted_at,
+    raw._sdc_table_version
+from raw
+{%- if parent is not none %}
+left join gone_parents as gp on gp.instance_id = raw.instance_id and gp.id = raw.parent_id
+{%- endif %}
 {%- else -%}
 {%- set cols = {} -%}
 {%- for c in adapter.get_columns_in_relation(rel) -%}
@@ -123,7 +150,10 @@ select * from raw
 select
     raw.instance_id, raw.id, raw.parent_id, raw.source_modified_at, raw.data,
     raw._sdc_extracted_at, raw._sdc_batched_at,
-    coalesce(raw._sdc_deleted_at, greatest(w.started_at, p.started_at)) as _sdc_deleted_at,
+    coalesce(
+        raw._sdc_deleted_at, greatest(w.started_at, p.started_at)
+        {%- if parent is not none %}, gp.deleted_at{% endif %}
+    ) as _sdc_deleted_at,
     raw._sdc_table_version
 from raw
 left join whole as w
@@ -133,5 +163,8 @@ left join per_parent as p
   on p.instance_id = raw.instance_id and p.parent_id = raw.parent_id
  and raw._sdc_extracted_at < p.started_at
  and (p.lower_bound is null or raw.source_modified_at >= p.lower_bound)
+{%- if parent is not none %}
+left join gone_parents as gp on gp.instance_id = raw.instance_id and gp.id = raw.parent_id
+{%- endif %}
 {%- endif -%}
 {%- endmacro %}

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__patient_visits') }}
 -- Patient visit elements (job 24, PatientVisitElementPreview), per patient visit.
 select
     instance_id,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Monitor queries (job 23, MonitorQueryPreviewModel), per study.
 select
     instance_id,

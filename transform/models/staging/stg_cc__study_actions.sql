@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Study actions (job 27, ActionViewModel), per study.
 select
     instance_id,

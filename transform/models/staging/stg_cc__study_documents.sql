@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Study documents (job 13, StudyDocumentViewModel), per study.
 select
     instance_id,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Study milestones (job 28, StudyMilestoneViewModel), per study.
 select
     instance_id,

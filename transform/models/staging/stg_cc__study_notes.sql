@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Study notes (job 29, StudyNoteViewModel), per study. The job plan loads them into
 -- fact_study_documents_staging; the name of the table is kept, the model says what it holds.
 select

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Subjects (job 10, SubjectViewModel): a patient enrolled in a study. Per study: the staging
 -- table's parent key (studyId) wins over data.study.id.
 select

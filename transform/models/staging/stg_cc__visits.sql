@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- Visits (job 11, VisitViewModel): the protocol's visit templates, per study.
 select
     instance_id,

@@ -1,3 +1,4 @@
+-- depends_on: {{ ref('stg_cc__studies') }}
 -- withdrawals (job plan, per study). The endpoint answers 404 on real Clinical Conductor tenants and the
 -- spec has no model for it: the table may be missing or empty. Only keys are typed; the rest
 -- stays in `data`. Not used by any mart.
