@@ -388,7 +388,7 @@ def plan(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
                 "tenant_timezone": "America/New_York",
                 "max_requests_per_second": 8,
                 "max_requests_per_run": requests_budget,
-                "max_run_minutes": minutes,
+                "max_run_minutes": round(minutes),
             }))
             started = time.perf_counter()
             proc = subprocess.run(  # noqa: S603
@@ -503,7 +503,8 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
     """Day 0 (unbudgeted full load) and ``--days`` budgeted days; prints a row per day."""
     budget_scale = args.budget_scale if args.budget_scale is not None else args.scale
     max_requests = max(1, round(budget[0] * budget_scale))
-    max_minutes = budget[1] * budget_scale
+    # An integer: the tap's setting is (minutes, rounded; at least one).
+    max_minutes = max(1, round(budget[1] * budget_scale))
     print(f"\n== {args.days} simulated days at scale {args.scale}, budget "
           f"{max_requests:,} requests and {max_minutes:g} minutes per run "
           f"(daily budget x {budget_scale:g}) ==")
@@ -709,7 +710,7 @@ def day_figures(
     late: list[LateChange],
     totals: Totals,
     max_requests: int,
-    max_minutes: float,
+    max_minutes: int,
     tenant_rss: float,
     args: argparse.Namespace,
 ) -> dict[str, t.Any]:
