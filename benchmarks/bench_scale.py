@@ -16,7 +16,10 @@ Prints figures, asserts nothing. Two parts (issue 14, "What to show"):
    the complete-read retire rule (``benchmarks.scale_warehouse``), and the warehouse is held
    against the day's change log and the tenant's truth. Time is requests / rate.
 
-One table row per day, then a ``BENCH_SCALE {json}`` line. Requests are the tenant's count (what
+One table row per day, then a ``BENCH_SCALE {json}`` line. "stale d" is the largest
+``staleness_bound_hours`` of ``cc_sync_coverage`` in days; "unread d" the days since the least
+recently read parent (among parents with rows: a parent read with none leaves no record) was
+read, as the benchmark saw it. Requests are the tenant's count (what
 the API saw); peak RSS is the tap's own (``VmHWM`` at exit). Quick: ``--scale 0.01 --days 3
 --skip-plan``.
 """
@@ -488,7 +491,14 @@ class Totals:
     wrong: int = 0
     max_staleness_days: float | None = None
     ignored_changes: int = 0
+    #: Per per-parent table: the day each parent last had records read.
+    last_read: dict[str, dict[t.Any, int]] = field(
+        default_factory=lambda: collections.defaultdict(dict)
+    )
+    max_measured_staleness_days: int = 0
     invisible_examples: list[dict[str, t.Any]] = field(default_factory=list)
+    #: Signalled changes not visible after their run, by (endpoint, signal).
+    invisible: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
 def _coverage_by_stream(coverage: list[dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
@@ -597,7 +607,7 @@ def days(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
 
 
 ROW_HEADERS = (
-    "day", "requests", "h@5", "h@8", "signalled visible", "late pending", "stale d",
+    "day", "requests", "h@5", "h@8", "signalled visible", "late pending", "stale d", "unread d",
     "lost", "false del", "dup keys", "del pending", "wrong", "state B", "tap RSS MB", "wall s",
     "truth s", "check s",
 )
@@ -631,7 +641,8 @@ def _row(r: dict[str, t.Any]) -> tuple[t.Any, ...]:
         r["day"], f"{r['requests']:,}", f"{hours(r['requests'], 5):.2f}",
         f"{hours(r['requests'], 8):.2f}",
         f"{r['signalled_visible']}/{r['signalled']}" if r["day"] else "-",
-        r["late_pending"], "-" if stale is None else f"{stale:.2f}", r["lost"],
+        r["late_pending"], "-" if stale is None else f"{stale:.2f}", r["measured_staleness_days"],
+        r["lost"],
         r["falsely_retired"], r["duplicate_keys"], r["deletes_pending"], r["wrong"],
         f"{r['state_bytes']:,}", r["tap_peak_rss_mb"], r["wall_s"], r["truth_s"], r["check_s"],
     )
@@ -666,6 +677,7 @@ def check_day(
         duplicates += result.duplicates
         wrong += result.wrong
         pending += result.deletes_pending
+    measured, unread = _measured_staleness(day, tables, out, truth, totals)
     signalled = seen = 0
     for change in changes:
         table_key = change_key(change)
@@ -676,8 +688,10 @@ def check_day(
             signalled += 1
             if visible(table_key, views, truth):
                 seen += 1
-            elif len(totals.invisible_examples) < 10:
-                totals.invisible_examples.append(change)
+            else:
+                totals.invisible[f"{change['endpoint']}/{change['signal']}"] += 1
+                if len(totals.invisible_examples) < 10:
+                    totals.invisible_examples.append(change)
         elif change.get("signalled") is False:
             late.append(LateChange(day, table_key, tables[table_key[0]]))
     for change in late:
@@ -697,6 +711,8 @@ def check_day(
         "signalled_visible": seen,
         "late_pending": sum(1 for c in late if c.seen_day is None),
         "max_staleness_days": staleness,
+        "measured_staleness_days": measured,
+        "parents_with_rows_never_read": unread,
         "lost": lost,
         "falsely_retired": falsely,
         "duplicate_keys": duplicates,
@@ -705,6 +721,31 @@ def check_day(
         "budget_stopped": sorted(c["stream"] for c in out.coverage if c.get("budget_stopped")),
         "coverage": out.coverage,
     }
+
+
+def _measured_staleness(
+    day: int,
+    tables: dict[str, str],
+    out: RunOutput,
+    truth: dict[str, dict[tuple[t.Any, ...], bytes]],
+    totals: Totals,
+) -> tuple[int, int]:
+    """Days since the least recently read parent was read, over parents with rows, and how
+    many parents with rows were never read (a parent read with no rows leaves no trace)."""
+    worst = unread = 0
+    for table, stream in tables.items():
+        if not BY_NAME[stream].parent_key:
+            continue
+        last = totals.last_read[table]
+        for parent in out.parents.get(table, ()):
+            last[parent] = day
+        for parent in {k[0] for k in truth.get(table, {})}:
+            if parent in last:
+                worst = max(worst, day - last[parent])
+            else:
+                unread += 1
+    totals.max_measured_staleness_days = max(totals.max_measured_staleness_days, worst)
+    return worst, unread
 
 
 def day_figures(
@@ -746,6 +787,7 @@ def day_figures(
         "hours_at_5": [round(hours(r, 5), 2) for r in requests],
         "hours_at_8": [round(hours(r, 8), 2) for r in requests],
         "signalled_changes": totals.signalled,
+        "signalled_not_visible_by_signal": dict(totals.invisible),
         "signalled_visible_after_next_run_share": (
             round(totals.signalled_visible / totals.signalled, 4) if totals.signalled else None
         ),
@@ -758,6 +800,7 @@ def day_figures(
         "max_staleness_days": (
             round(totals.max_staleness_days, 2) if totals.max_staleness_days is not None else None
         ),
+        "max_measured_staleness_days": totals.max_measured_staleness_days,
         "rows_lost": len(totals.lost),
         "false_deletions": len(totals.falsely_retired),
         "duplicate_keys": totals.duplicates,
