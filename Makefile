@@ -17,7 +17,7 @@ export MELTANO_CLI_DISABLE_VERSION_CHECK := true
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target bench-sandbox soak \
+.PHONY: help venv install demo demo-reset test test-fast e2e lint bench bench-target bench-sandbox bench-scale soak \
         sandbox sandbox-start sandbox-stop pg-start pg-stop pg-status psql clean docs orchestration-deps \
         orchestrate ui-check
 
@@ -37,6 +37,8 @@ help:
 	@echo "make soak         long fault/kill/mutation loop with checks (SOAK_ARGS='--minutes 30')"
 	@echo "make bench-target rows/s of target-postgres per loader setting"
 	@echo "make bench-sandbox the fake tenant at full size: start, peak RSS, pages/s (1.0 vs 0.01)"
+	@echo "make bench-scale  daily runs under the request budget: plan at full size, 14 simulated days"
+	@echo "                  at 0.1 (BENCH_SCALE_ARGS='--scale 0.01 --days 3 --skip-plan' for a quick run)"
 	@echo "make orchestrate  Dagster UI over two fake tenants + embedded PostgreSQL (orchestration/)"
 	@echo "make ui-check     headless Chromium opens that UI, checks it, saves a screenshot"
 	@echo "make lint         ruff, and mypy --strict on tap_clinical_conductor/"
@@ -105,6 +107,11 @@ bench: install
 # The fake tenant at full size: start time, peak RSS, pages/s at scale 1.0 vs 0.01.
 bench-sandbox: venv
 	$(PY) -m benchmarks.bench_sandbox $(BENCH_SANDBOX_ARGS)
+
+# Issue 14: the daily job's plan at full size and 14 simulated days at scale 0.1, checked against
+# the change log and the tenant's truth. Long (the day-0 full load alone is ~600k requests).
+bench-scale: venv
+	$(PY) -m benchmarks.bench_scale $(BENCH_SCALE_ARGS)
 
 soak: install
 	$(PY) -m benchmarks.soak $(SOAK_ARGS)

@@ -46,14 +46,14 @@ def _pin(cpu: int) -> None:
 class Server:
     """One ``cc-sandbox serve`` process and a keep-alive client to it."""
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, *, pin: bool = True, args: tuple[str, ...] = ()) -> None:
         self.scale = scale
-        pin = "import os; os.sched_setaffinity(0, {0}); " if hasattr(os, "sched_setaffinity") \
-            else ""
+        pin_code = "import os; os.sched_setaffinity(0, {0}); " \
+            if pin and hasattr(os, "sched_setaffinity") else ""
         start = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", pin + "from cc_sandbox.cli import main; main()", "serve",
-             "--port", "0", "--scale", str(scale), "--api-key", KEY],
+            [sys.executable, "-c", pin_code + "from cc_sandbox.cli import main; main()", "serve",
+             "--port", "0", "--scale", str(scale), "--api-key", KEY, *args],
             stdout=subprocess.PIPE, text=True,
         )
         assert self.proc.stdout is not None
