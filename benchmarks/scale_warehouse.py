@@ -100,7 +100,11 @@ class Warehouse:
     def retired(self, table: str) -> set[Key]:
         """Keys of ``table`` that a proven complete read retired (``retired_sql``'s rule)."""
         rows = self.tables.get(table, {})
-        reads = [c for c in self.reads.values() if c["staging_table"] == table and c["records"] > 0]
+        reads = [
+            c
+            for c in self.reads.values()
+            if c["staging_table"] == table and (c["records"] > 0 or c.get("parent_id") is not None)
+        ]
         if not rows or not reads:
             return set()
         scopes: dict[tuple[t.Any, t.Any], list[Key]] = collections.defaultdict(list)
