@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.client import CCClient
 from tap_clinical_conductor.errors import BadRequest, EndpointUnavailable, RequestFailed
+from tap_clinical_conductor.fanout import RESULTS_PER_WORKER
 from tap_clinical_conductor.filters import ChangeFilter, FilterFormats
 from tap_clinical_conductor.paging import Pager
 from tap_clinical_conductor.parents import Column, ParentListing, ParentRows
@@ -193,7 +194,6 @@ class SweepState:
             if value is not None and value is not False:
                 out[name] = value
         return out
-
 
     def staleness_hours(self, now: float) -> float | None:
         """The longest any parent can have gone unread at ``now`` (``None``: not all read yet).
@@ -363,11 +363,14 @@ class ParentPlan:
 
     def _may_take_one(self) -> bool:
         in_flight = self.yielded - self.consumed
-        spent = self.budget.used() - self._start_requests + in_flight
-        # Room for two requests: a parent that answers 404 costs one more (is it still there?).
-        return spent + PARTITION_HEADROOM <= self.allowance and self.budget.remaining(
-            in_flight
-        ) >= PARTITION_HEADROOM
+        # Each partition in flight may still need two requests: its page and one more (the end
+        # of a short page not yet proven, or whether a parent that answers 404 is still there).
+        reserved = PARTITION_HEADROOM * in_flight
+        spent = self.budget.used() - self._start_requests + reserved
+        return (
+            spent + PARTITION_HEADROOM <= self.allowance
+            and self.budget.remaining(reserved) >= PARTITION_HEADROOM
+        )
 
     def read(self, parent_id: int) -> None:
         """The partition of ``parent_id`` was consumed (written, or proven gone)."""
@@ -768,9 +771,13 @@ class ParentSelector:
         if state.unavailable:
             # It answered 404 last run: one parent asks whether it still does.
             allowance = min(max(0.0, self.budget.remaining()), PARTITION_HEADROOM)
-        elif budgeted and allowance >= segments.total + PARTITION_HEADROOM:
-            # The budget covers every parent: read them all, as without a budget.
+        elif budgeted and self._covers_all(stream, segments, peers):
+            # The budget covers every parent of this stream and of those to come: read them
+            # all, as without a budget.
             budgeted = False
+        elif budgeted:
+            # The partitions in flight when the share runs out may need a second request each.
+            allowance += self._in_flight_slack()
         unproven = self.listing.unproven(parent)
         self.logger.info(
             "%s: %d %s; this run reads %d new, %d changed, %d live, then the sweep from id %d%s",
@@ -805,6 +812,19 @@ class ParentSelector:
             if p.name not in self._begun and p.name != stream and not p.state.unavailable
         ]
         return _share(own, waiting, max(0.0, self.budget.remaining()))
+
+    def _covers_all(self, stream: str, own: _Segments, peers: list[Peer]) -> bool:
+        waiting = [
+            self._segments_of(p.name, p.parent, p.state).total
+            for p in peers
+            if p.name not in self._begun and p.name != stream and not p.state.unavailable
+        ]
+        need = PARTITION_HEADROOM * (own.total + sum(waiting)) + self._in_flight_slack()
+        return self.budget.remaining() >= need
+
+    def _in_flight_slack(self) -> int:
+        """Requests the partitions fetched ahead may still make when a share runs out."""
+        return PARTITION_HEADROOM * RESULTS_PER_WORKER * self.settings.max_parallel_requests
 
     def forecast(self, peers: list[Peer], spent: int) -> dict[str, dict[str, t.Any]]:
         """What one run would read of each of ``peers``, in order, reading no child.

@@ -90,8 +90,9 @@ class TapClinicalConductor(Tap):
         return dict(
             sorted(
                 super().streams.items(),
-                key=lambda item: isinstance(item[1], CCStream)
-                and item[1].endpoint.kind is not Kind.TOP,
+                key=lambda item: (
+                    isinstance(item[1], CCStream) and item[1].endpoint.kind is not Kind.TOP
+                ),
             )
         )
 

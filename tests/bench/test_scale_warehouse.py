@@ -69,10 +69,20 @@ def test_a_read_whose_load_did_not_arrive_whole_retires_nothing() -> None:
     assert wh.retired(NOTES) == set()
 
 
-def test_a_read_without_records_retires_nothing() -> None:
+def test_a_whole_stream_read_without_records_retires_nothing() -> None:
     wh = _warehouse()
-    _read(wh, 11, T1, 0)
+    _note(wh, 11, 3, T0)
+    _read(wh, None, T1, 0)
     assert wh.retired(NOTES) == set()
+
+
+def test_a_parents_empty_read_retires_its_last_child() -> None:
+    # The tap writes it only when other parents of the run answered rows (streams.py).
+    wh = _warehouse()
+    _note(wh, 11, 3, T0)
+    _note(wh, 10, 1, T0)
+    _read(wh, 11, T1, 0)
+    assert wh.retired(NOTES) == {("i", 11, 3)}
 
 
 def test_a_whole_stream_read_retires_across_parents() -> None:

@@ -110,7 +110,8 @@ def _with_notes(sb) -> set[int]:
 def test_a_killed_run_resumes_from_its_last_checkpoint(sandbox, tmp_path):
     sb = sandbox()
     stream = "patient_visit_elements"
-    config = tap_config(sb, max_parallel_requests=1, max_requests_per_run=1_000_000)
+    # A budget below the visits: the run is budgeted, and is killed before it ends anyway.
+    config = tap_config(sb, max_parallel_requests=1, max_requests_per_run=2_000)
     catalog = catalog_selecting(config, {stream}, tmp_path)
     config_path = tmp_path / "config.json"
     config_path.write_text(json.dumps(config))
@@ -135,7 +136,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sandbox, tmp_path):
     done = SweepState.load(checkpoint["bookmarks"][stream][STATE_KEY]).read_to
     visits = sorted(row["data"]["id"] for row in sb.truth("patient_visits"))
     assert done is not None and visits[0] <= done < visits[-1]
-    resumed = run_tap(config, catalog=catalog, state=checkpoint)
+    resumed = run_tap(
+        {**config, "max_requests_per_run": 100_000}, catalog=catalog, state=checkpoint
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # The resumed run reads as new exactly the visits above the checkpoint, and no earlier one.
     assert resumed.coverage[stream]["read_new"] == sum(1 for v in visits if v > done)
@@ -160,3 +163,19 @@ def test_the_plan_command_prints_requests_by_reason(sandbox, tmp_path):
     assert set(notes["by_reason"]) == {"new", "changed", "live", "sweep"}
     assert notes["by_reason"]["live"] > 0 and notes["sweep_period_days"] is not None
     assert sum(r["requests"] for r in rows.values()) <= 2000 + len(rows)
+
+
+def test_a_parent_whose_last_child_was_deleted_proves_it_empty(sandbox, tmp_path):
+    sb = sandbox()
+    config = tap_config(sb)
+    catalog = catalog_selecting(config, {STREAM}, tmp_path)
+    by_study: dict[int, list[int]] = {}
+    for row in sb.truth(STREAM):
+        by_study.setdefault(row["parent"]["studyId"], []).append(row["data"]["id"])
+    study, notes = next(iter(sorted(by_study.items())))
+    sb.delete(STREAM, ids=notes)
+    run = run_tap({**config, "max_requests_per_run": 130}, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    empty = [c for c in run.complete if c["parent_id"] == study]
+    # A complete read of that study with no record: the warehouse retires its last notes.
+    assert [c["records"] for c in empty] == [0], run.complete_streams
