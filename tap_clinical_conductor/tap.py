@@ -13,11 +13,11 @@ from singer_sdk.helpers.capabilities import CapabilitiesEnum, TapCapabilities
 from typing_extensions import override
 
 from tap_clinical_conductor import report
-from tap_clinical_conductor.catalogue import CATALOGUE, Kind
+from tap_clinical_conductor.catalogue import CATALOGUE
 from tap_clinical_conductor.errors import CCError
 from tap_clinical_conductor.filters import STATE_KEY
 from tap_clinical_conductor.output import LineWriter, RecordOutput
-from tap_clinical_conductor.settings import SCHEMA, setting_errors
+from tap_clinical_conductor.settings import SCHEMA, default, setting_errors
 from tap_clinical_conductor.streams import CCStream
 from tap_clinical_conductor.tenant import Tenant
 
@@ -87,14 +87,12 @@ class TapClinicalConductor(Tap):
         They are cheap and read whole; what they tell (the tenant's clock, the listings) comes
         before the run's budget is shared among the per-parent streams (``selection``).
         """
-        return dict(
-            sorted(
-                super().streams.items(),
-                key=lambda item: (
-                    isinstance(item[1], CCStream) and item[1].endpoint.kind is not Kind.TOP
-                ),
-            )
-        )
+        return dict(sorted(super().streams.items(), key=lambda item: self._per_parent(item[1])))
+
+    def _per_parent(self, stream: Stream) -> bool:
+        """Whether ``stream`` reads one request per parent (not one per 1000 rows)."""
+        prefer = bool(self.config.get("prefer_top_level", default("prefer_top_level")))
+        return isinstance(stream, CCStream) and stream.endpoint.collection_path(prefer) is None
 
     @override
     def load_state(self, state: dict[str, t.Any]) -> None:
