@@ -58,6 +58,7 @@ from orchestration import alerts, checks, meltano_step
 from orchestration import dbt as cc_dbt
 from orchestration.tenants import Settings, TenantsFileError, load
 from tap_clinical_conductor.catalogue import CATALOGUE
+from tap_clinical_conductor.selection import COVERAGE_STREAM
 
 #: The dbt step's concurrency pool; the instance gives it one slot.
 DBT_POOL = "cc_dbt"
@@ -71,8 +72,13 @@ ACTIVE = [
 
 
 def staging_tables() -> dict[str, str]:
-    """Staging table -> stream, for the streams meltano.yml selects by default."""
-    return {e.staging_table: e.name for e in CATALOGUE if e.default_selected}
+    """Staging table -> stream: the default selection, and the tap's coverage table.
+
+    The tap writes ``cc_sync_coverage`` in every run; the ``sync_freshness`` mart reads it.
+    """
+    tables = {e.staging_table: e.name for e in CATALOGUE if e.default_selected}
+    tables[COVERAGE_STREAM] = COVERAGE_STREAM
+    return tables
 
 
 def staging_key(table: str) -> AssetKey:

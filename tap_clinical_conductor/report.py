@@ -10,6 +10,7 @@ lines, env parsing) moved to DEBUG unless ``log_sdk_details`` is set.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import typing as t
@@ -63,6 +64,9 @@ class RoutineLines(logging.Filter):
         return True
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 class OnceWarnings(logging.Filter):
     """Lets a warning through once per logger and message; repeats go to DEBUG and are counted."""
 
@@ -70,14 +74,16 @@ class OnceWarnings(logging.Filter):
         super().__init__()
         self._lock = threading.Lock()
         self._seen: set[tuple[str, str]] = set()
-        #: Repeats per (logger name, message format), beyond the first.
+        #: Repeats per (logger name, message with numbers blanked), beyond the first.
         self.repeats: Counter[tuple[str, str]] = Counter()
 
     @override
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.WARNING:
             return True
-        key = (record.name, str(record.msg))
+        # The message with its numbers blanked: "4 skipped, no id" and "2 unreadable dates" are
+        # two warnings; "retry 1/5" and "retry 2/5" are one.
+        key = (record.name, _DIGITS.sub("#", record.getMessage()))
         with self._lock:
             if key not in self._seen:
                 self._seen.add(key)
