@@ -600,8 +600,7 @@ class Activity:
         floor = math.inf
         for i, name in enumerate(status):
             if name == STARTED_VISIT:
-                dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
-                known = [d for d in dates if d == d]
+                known = _due_dates(rows, i)
                 if known:
                     floor = min(floor, min(known))
         return None if floor == math.inf else floor
@@ -609,8 +608,7 @@ class Activity:
     def _recently_started(self, rows: ParentRows, i: int, floor: float | None) -> bool:
         if floor is None:
             return False
-        dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
-        known = [d for d in dates if d == d]
+        known = _due_dates(rows, i)
         return bool(known) and max(known) >= floor
 
     def live_studies(self) -> set[int]:
@@ -657,8 +655,7 @@ class Activity:
         status = rows.texts.get("status")
         if status is not None and status[i] == STARTED_VISIT:
             return True
-        dates = [rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate")]
-        known = [d for d in dates if d == d]  # NaN: no date
+        known = _due_dates(rows, i)
         return bool(known) and min(known) <= self.high and max(known) >= self.low
 
     def _studies_with_dates(self, endpoint: Endpoint, date_field: str) -> set[int]:
@@ -806,20 +803,19 @@ class ParentSelector:
 
     def _share(self, stream: str, own: _Segments, peers: list[Peer]) -> float:
         """The share of the requests left for ``own``: priorities first, then the sweep."""
-        waiting = [
+        return _share(own, self._waiting(stream, peers), max(0.0, self.budget.remaining()))
+
+    def _waiting(self, stream: str, peers: list[Peer]) -> list[_Segments]:
+        """The parents of the per-parent streams still to come after ``stream`` (and not 404)."""
+        return [
             self._segments_of(p.name, p.parent, p.state)
             for p in peers
             if p.name not in self._begun and p.name != stream and not p.state.unavailable
         ]
-        return _share(own, waiting, max(0.0, self.budget.remaining()))
 
     def _covers_all(self, stream: str, own: _Segments, peers: list[Peer]) -> bool:
-        waiting = [
-            self._segments_of(p.name, p.parent, p.state).total
-            for p in peers
-            if p.name not in self._begun and p.name != stream and not p.state.unavailable
-        ]
-        need = PARTITION_HEADROOM * (own.total + sum(waiting)) + self._in_flight_slack()
+        waiting = sum(s.total for s in self._waiting(stream, peers))
+        need = PARTITION_HEADROOM * (own.total + waiting) + self._in_flight_slack()
         return self.budget.remaining() >= need
 
     def _in_flight_slack(self) -> int:
@@ -933,6 +929,12 @@ class ParentSelector:
     def today(self) -> float | None:
         """The tenant's today the signals were judged by (``None``: no signal was read)."""
         return None if self._activity is None else self._activity.today
+
+
+def _due_dates(rows: ParentRows, i: int) -> list[float]:
+    """The due dates a visit has (``minDueDate``, ``maxDueDate``, ``targetDueDate``; NaN: none)."""
+    dates = (rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate"))
+    return [d for d in dates if d == d]
 
 
 def _share(own: _Segments, waiting: list[_Segments], left: float) -> float:
