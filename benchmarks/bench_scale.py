@@ -6,8 +6,10 @@ Prints figures, asserts nothing. Two parts (issue 14, "What to show"):
 
 1. Plan at full size: a fake tenant at ``--plan-scale`` (1.0: the reference tenant, reference
    activity) in a subprocess; ``tap-clinical-conductor-plan --json`` with the ``daily`` job's
-   budget (from meltano.yml, else 576,000 requests and 1,200 minutes) prints the requests of one
-   run per stream and reason; hours at 5 and 8 requests a second. "Not the sweep" (top-level
+   budget (from meltano.yml, else 576,000 requests and 1,200 minutes) plans a steady day and
+   writes the state it leaves (``--state-out``); the tenant moves on a day; the plan of that
+   next day (``--state``) is the one shown: the requests of one run per stream and reason;
+   hours at 5 and 8 requests a second. "Not the sweep" (top-level
    streams, parent listings, new, changed and live parents) is the issue's target figure.
 2. Simulated days at ``--scale`` with the daily budgets scaled by ``--budget-scale`` (default:
    the scale). Day 0 is an unbudgeted full load; then each day the tenant moves on a day
@@ -393,23 +395,43 @@ def plan(args: argparse.Namespace, budget: tuple[int, float, str]) -> dict[str, 
                 "max_requests_per_run": requests_budget,
                 "max_run_minutes": round(minutes),
             }))
+            # A steady day, then the next one planned from the state it leaves: the second sees
+            # what a daily run sees (the visits that left Started overnight, the sweep's cursor).
+            after = Path(tmp) / "after.json"
             started = time.perf_counter()
-            proc = subprocess.run(  # noqa: S603
-                [str(BIN / "tap-clinical-conductor-plan"), "--config", str(cfg), "--json"],
-                capture_output=True,
-                text=True,
-                timeout=args.plan_timeout,
-                check=False,
-            )
+            first = _plan_command(cfg, args, "--state-out", str(after))
+            print(f"day 1 (steady, no state): {_total(first):,} requests in "
+                  f"{time.perf_counter() - started:.0f} s; the tenant moves on a day")
+            tenant.admin("POST", "day")
+            started = time.perf_counter()
+            proc = _plan_command(cfg, args, "--state", str(after))
             seconds = time.perf_counter() - started
         tenant_rss = tenant.peak_rss_mb()
     finally:
         tenant.stop()
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    return plan_figures(rows, seconds, tenant_rss, budget)
+
+
+def _plan_command(
+    cfg: Path, args: argparse.Namespace, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(  # noqa: S603
+        [str(BIN / "tap-clinical-conductor-plan"), "--config", str(cfg), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=args.plan_timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         raise RuntimeError(f"the plan command exited {proc.returncode}")
+    return proc
+
+
+def _total(proc: subprocess.CompletedProcess[str]) -> int:
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return plan_figures(rows, seconds, tenant_rss, budget)
+    return sum(int(r["requests"]) for r in rows)
 
 
 def _size(row: dict[str, t.Any]) -> str:

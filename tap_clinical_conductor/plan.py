@@ -1,12 +1,15 @@
 """Print the requests of one run, per stream and per reason, and the sweep period they give.
 
     tap-clinical-conductor-plan --config config.json [--catalog c.json] [--state s.json] [--json]
+        [--state-out next.json]
 
 Top-level streams: ``$count`` where the endpoint reports one, else an id listing. Per-parent
 streams: the run's own parent listings and activity signals (``selection``), then the parents one
 run reads for each reason (new, changed, live, sweep) within ``max_requests_per_run`` and
 ``max_run_minutes``, and the sweep period that gives, in runs. Without ``--state`` it plans a
-steady daily run: every parent read before, the last run a day ago. No child is read.
+steady daily run: every parent read before, the last run a day ago. ``--state-out`` writes the
+state that run leaves if every planned read succeeds, so the next day can be planned from it.
+No child is read.
 """
 
 from __future__ import annotations
@@ -39,15 +42,21 @@ RATES = (5, 8)
 
 
 def plan(
-    tap: TapClinicalConductor, state: t.Mapping[str, t.Any] | None = None
+    tap: TapClinicalConductor,
+    state: t.Mapping[str, t.Any] | None = None,
+    state_out: dict[str, t.Any] | None = None,
 ) -> list[dict[str, t.Any]]:
-    """One row per selected stream, plus one for listings and signals: requests by reason."""
+    """One row per selected stream, plus one for listings and signals: requests by reason.
+
+    ``state_out``: filled with the state the run would leave if every planned read succeeded.
+    """
     tenant = tap.tenant
     settings = tenant.settings
     page_size = settings.page_size
     rows_out: list[dict[str, t.Any]] = []
     per_parent: list[Endpoint] = []
     top_requests = 0
+    before = tenant.client.counters["requests"]
     for name, stream in tap.streams.items():
         if not stream.selected:
             continue
@@ -65,10 +74,16 @@ def plan(
             row.update(requests=1, note=f"HTTP {exc.status}: skipped at sync")
         top_requests += row["requests"]
         rows_out.append(row)
+    # Counting is the plan's own work; the run reads those pages instead.
+    counted = tenant.client.counters["requests"] - before
     before = tenant.client.counters["requests"]
-    peers = [_peer(tap, endpoint, state) for endpoint in per_parent]
-    forecast = tenant.parents.forecast(peers, top_requests)
-    listing_requests = tenant.client.counters["requests"] - before - len(peers)
+    peers, probes = [], 0
+    for endpoint in per_parent:
+        peer, probed = _peer(tap, endpoint, state)
+        peers.append(peer)
+        probes += probed
+    forecast = tenant.parents.forecast(peers, top_requests - counted - probes)
+    listing_requests = tenant.client.counters["requests"] - before - probes
     if peers:
         rows_out.append(
             {"stream": "(parent listings, signals)", "kind": "top", "requests": listing_requests}
@@ -86,6 +101,12 @@ def plan(
                 **({"note": "HTTP 404/501: skipped at sync"} if peer.state.unavailable else {}),
             }
         )
+    if state_out is not None:
+        state_out.update(json.loads(json.dumps(state or {})))
+        bookmarks = state_out.setdefault("bookmarks", {})
+        for peer in peers:
+            after = tenant.parents.state_after(peer, forecast[peer.name]["requests"])
+            bookmarks.setdefault(peer.name, {})[STATE_KEY] = after.dump()
     rate = settings.max_requests_per_second
     for row in rows_out:
         row["hours"] = round(row["requests"] / rate / 3600, 2)
@@ -94,8 +115,12 @@ def plan(
 
 def _peer(
     tap: TapClinicalConductor, endpoint: Endpoint, state: t.Mapping[str, t.Any] | None
-) -> Peer:
-    """The stream as a run would start it: its state, or a steady day's; probed for a 404."""
+) -> tuple[Peer, int]:
+    """The stream as a run would start it: its state, or a steady day's; probed for a 404.
+
+    Returns:
+        The stream, and the requests of the probe (the plan's own).
+    """
     tenant = tap.tenant
     parent = endpoint.parent
     rows = tenant.listing.rows(parent)
@@ -110,6 +135,7 @@ def _peer(
             changed_since=yesterday,
             last_run_at=yesterday,
         )
+    before = tenant.client.counters["requests"]
     if len(rows.ids):
         first = rows.ids[0]
         path = endpoint.path.replace("{" + (endpoint.parent_key or "") + "}", str(first))
@@ -117,7 +143,7 @@ def _peer(
             tenant.client.get_page(path, {"$top": 1} if endpoint.odata else None)
         except EndpointUnavailable:
             sweep.unavailable = tenant.listing.exists(parent, first)
-    return Peer(endpoint.name, parent, sweep)
+    return Peer(endpoint.name, parent, sweep), tenant.client.counters["requests"] - before
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--catalog")
     parser.add_argument("--state", help="a Singer state (default: plan a steady daily run)")
     parser.add_argument("--json", action="store_true", help="one JSON object per stream")
+    parser.add_argument(
+        "--state-out",
+        help="write the state the planned run leaves if every read succeeds (plan the next day)",
+    )
     args = parser.parse_args(argv)
     with open(args.config, encoding="utf-8") as handle:
         config = json.load(handle)
@@ -139,11 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.state, encoding="utf-8") as handle:
             state = json.load(handle)
     tap = TapClinicalConductor(config=config, catalog=catalog, setup_mapper=False)
+    after: dict[str, t.Any] = {}
     try:
-        rows = plan(tap, state)
+        rows = plan(tap, state, after if args.state_out else None)
     except CCError as exc:
         print(f"error: {exc.fatal_line()}", file=sys.stderr)
         return 2
+    if args.state_out:
+        with open(args.state_out, "w", encoding="utf-8") as handle:
+            json.dump(after, handle)
     if args.json:
         for row in rows:
             print(json.dumps(row))

@@ -15,7 +15,8 @@ budget, each per-parent stream reads, in this order and as far as its share of t
    ``status`` is not in ``closed_study_statuses``, or with patient visits, appointments or
    subject status events within ``active_window_days`` of today; a patient visit that is
    Started or whose due window (``minDueDate``..``maxDueDate``, ``targetDueDate``) is that close,
-   or that may have been Started at the last run (due since the earliest-due visit Started then);
+   or that may have left Started since the last run (``StartedDays``: one fingerprint per due
+   day of the visits Started then; a day whose fingerprint moved has its visits read);
 4. the **sweep**: every other parent, ascending from a cursor kept in the state, wrapping around.
 
 Each parent is read at most once per run. The state of a stream (``SweepState``: a few numbers,
@@ -34,14 +35,17 @@ got; a killed run resumes from its last STATE message the same way.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import datetime as dt
 import logging
 import math
+import struct
 import time
 import typing as t
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from tap_clinical_conductor.catalogue import BY_NAME, Endpoint
 from tap_clinical_conductor.client import CCClient
@@ -75,10 +79,9 @@ KEEP: dict[str, tuple[Column, ...]] = {
 }
 #: A patient visit in this status is live whatever its dates.
 STARTED_VISIT = "Started"
-#: A visit Started at the last run and completed since has no date that says so: completed
-#: visits whose due window reaches back to the earliest-due visit that was Started then are
-#: live, but never further back than this many days.
-STARTED_FLOOR_DAYS = 90
+#: A visit Started at the last run and completed since has no date that says so. The state keeps
+#: a fingerprint of the Started visits per due day, for due days this close to today.
+STARTED_DAYS = 180
 #: Top-level lists whose dates mark a study live: (stream, date field, study id path).
 STUDY_ACTIVITY_LISTS = (("appointments", "plannedStart"), ("subject_statuses", "eventDate"))
 #: Requests one partition may need: its page, and for a 404 whether its parent is still there.
@@ -145,8 +148,8 @@ class SweepState:
         changed_since: Changes to parents before this instant were read.
         last_run_at: Start of the previous run (the pace of the sweep).
         unavailable: The endpoint answered 404/501 last run: it gets no share of the budget.
-        started_floor: Per-visit streams: the earliest due date of the visits Started at the
-            last run (``Activity.started_floor``).
+        started: Per-visit streams: the visits Started at the last run, as fingerprints per due
+            day (``StartedDays``).
         runs: The runs of the current cycle: (cursor at the run's end, the run's start).
         prev_runs: The same for the last completed cycle: a parent above the cursor was last read
             by the run of that cycle whose cursor first passed it (``staleness_hours``).
@@ -159,7 +162,7 @@ class SweepState:
     changed_since: float | None = None
     last_run_at: float | None = None
     unavailable: bool = False
-    started_floor: float | None = None
+    started: StartedDays | None = None
     runs: list[tuple[int, float]] = field(default_factory=list)
     prev_runs: list[tuple[int, float]] = field(default_factory=list)
 
@@ -178,7 +181,7 @@ class SweepState:
             changed_since=_seconds(raw.get("changed_since")),
             last_run_at=_seconds(raw.get("last_run_at")),
             unavailable=raw.get("unavailable") is True,
-            started_floor=_seconds(raw.get("started_floor")),
+            started=StartedDays.load(raw.get("started")),
             runs=_runs(raw.get("runs")),
             prev_runs=_runs(raw.get("prev_runs")),
         )
@@ -186,9 +189,12 @@ class SweepState:
     def dump(self) -> dict[str, t.Any]:
         """The JSON kept in the stream's state."""
         out: dict[str, t.Any] = {}
-        for name, value in asdict(self).items():
-            if name.endswith(("_at", "_since", "_floor")):
+        for item in dataclasses.fields(self):
+            name, value = item.name, getattr(self, item.name)
+            if name.endswith(("_at", "_since")):
                 value = _iso(value)
+            elif name == "started":
+                value = None if value is None else value.dump()
             elif name.endswith("runs"):
                 value = [[cursor, _iso(at)] for cursor, at in value] or None
             if value is not None and value is not False:
@@ -232,6 +238,92 @@ def _compact(runs: list[tuple[int, float]]) -> list[tuple[int, float]]:
         i = min(range(len(runs) - 1), key=lambda k: runs[k + 1][1] - runs[k][1])
         runs[i : i + 2] = [(runs[i + 1][0], runs[i][1])]
     return runs
+
+
+_MASK32 = 0xFFFFFFFF
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _print_of(visit_id: int) -> int:
+    """A visit id's 32-bit share of its day's fingerprint.
+
+    A 64-bit finaliser, so that no sum of a few nearby ids equals another's, as it would with a
+    linear hash.
+    """
+    x = visit_id & _MASK64
+    x = ((x ^ (x >> 33)) * 0xFF51AFD7ED558CCD) & _MASK64
+    x = ((x ^ (x >> 33)) * 0xC4CEB9FE1A85EC53) & _MASK64
+    return (x ^ (x >> 33)) & _MASK32
+
+
+@dataclass(frozen=True)
+class StartedDays:
+    """The visits Started at a run, as one fingerprint per due day: a few hundred bytes.
+
+    A visit Started at the last run and completed since says so nowhere (PatientVisitPreview has
+    no completion date), and the set of Started visits is too large for the state. Its
+    fingerprint per day (the sum of the Started visits' hashed ids, by the day of their latest
+    due date) is small, and moves when any visit of that day leaves Started (or enters it). The
+    visits of a day whose fingerprint moved are read; the other days' are not.
+
+    Attributes:
+        first: The day number (days since 1970-01-01) of ``prints[0]``.
+        prints: One fingerprint per day from ``first`` (0: no Started visit that day).
+        dirty: Days that moved at a run that did not read all their visits: they stay moved
+            until a run does.
+    """
+
+    first: int = 0
+    prints: tuple[int, ...] = ()
+    dirty: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, started: t.Iterable[tuple[int, int]]) -> StartedDays:
+        """From (visit id, due day) pairs."""
+        sums: dict[int, int] = {}
+        for visit_id, day in started:
+            sums[day] = (sums.get(day, 0) + _print_of(visit_id)) & _MASK32
+        if not sums:
+            return cls()
+        first, last = min(sums), max(sums)
+        return cls(first, tuple(sums.get(day, 0) for day in range(first, last + 1)))
+
+    def at(self, day: int) -> int:
+        """The fingerprint of ``day`` (0 outside the days kept)."""
+        index = day - self.first
+        return self.prints[index] if 0 <= index < len(self.prints) else 0
+
+    def moved(self, now: StartedDays, low: int, high: int) -> frozenset[int]:
+        """Days within ``low``..``high`` whose Started visits changed since this one, or dirty."""
+        moved = {day for day in range(low, high + 1) if self.at(day) != now.at(day)}
+        moved.update(day for day in self.dirty if low <= day <= high)
+        return frozenset(moved)
+
+    def dump(self) -> dict[str, t.Any]:
+        """The JSON kept in the state: the fingerprints as base64 of little-endian uint32."""
+        out: dict[str, t.Any] = {
+            "first": self.first,
+            "prints": base64.b64encode(struct.pack(f"<{len(self.prints)}I", *self.prints)).decode(
+                "ascii"
+            ),
+        }
+        if self.dirty:
+            out["dirty"] = sorted(self.dirty)
+        return out
+
+    @classmethod
+    def load(cls, raw: object) -> StartedDays | None:
+        """The fingerprints a state kept (``None``: none, or unreadable, so that nothing moved)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("first"), int):
+            return None
+        try:
+            packed = base64.b64decode(str(raw.get("prints", "")), validate=True)
+            prints = struct.unpack(f"<{len(packed) // 4}I", packed[: len(packed) // 4 * 4])
+        except (binascii.Error, ValueError, struct.error):
+            return None
+        dirty = raw.get("dirty")
+        days = frozenset(d for d in dirty if isinstance(d, int)) if isinstance(dirty, list) else ()
+        return cls(raw["first"], tuple(prints), frozenset(days))
 
 
 class RunBudget:
@@ -328,7 +420,7 @@ class ParentPlan:
         allowance: float,
         budgeted: bool,
         unproven: str | None,
-        started_floor: float | None = None,
+        started: StartedDays | None = None,
     ) -> None:
         self.stream = stream
         self.segments = segments
@@ -338,7 +430,7 @@ class ParentPlan:
         self.allowance = allowance
         self.budgeted = budgeted
         self.unproven = unproven
-        self.started_floor = started_floor
+        self.started = started
         self.read_by = dict.fromkeys(REASONS, 0)
         self.consumed = 0
         self.yielded = 0
@@ -413,6 +505,14 @@ class ParentPlan:
             runs=list(old.runs),
             prev_runs=list(old.prev_runs),
         )
+        priority_done = self.consumed >= s.priority
+        if self.started is not None:
+            # A moved day stays moved until a run has read all the live visits.
+            new.started = (
+                dataclasses.replace(self.started, dirty=frozenset())
+                if priority_done
+                else self.started
+            )
         if not self.budgeted:
             if self.read_every_parent():
                 self._whole_cycle(new)
@@ -431,13 +531,6 @@ class ParentPlan:
             new.cursor = max(old.cursor, new.read_to)
         if new_done and self.read_by[CHANGED] == s.counts[CHANGED]:
             new.changed_since = run
-        priority_done = self.consumed >= s.priority
-        if self.started_floor is not None:
-            # Only once the live visits were all read may the floor rise past the ones not read.
-            keep = [self.started_floor]
-            if not priority_done and old.started_floor is not None:
-                keep.append(old.started_floor)
-            new.started_floor = min(keep)
         if priority_done:
             swept = self.read_by[SWEEP]
             if swept >= s.above:
@@ -569,47 +662,53 @@ class Activity:
         self.low, self.high = today - window, today + window
         self.closed = {name.strip().casefold() for name in settings.closed_study_statuses}
         self._studies: set[int] | None = None
+        self._started_now: StartedDays | None = None
+        self._days = (0, -1)
 
     def live(
-        self, parent: Endpoint, rows: ParentRows, started_floor: float | None = None
+        self, parent: Endpoint, rows: ParentRows, moved: frozenset[int] = frozenset()
     ) -> t.Iterator[int]:
         """Positions in ``rows`` of the live parents.
 
-        ``started_floor``: a per-visit stream's ``SweepState.started_floor``; completed visits
-        due since then may have been Started at the last run, and are live too.
+        ``moved``: due days whose Started visits changed since the last run
+        (``StartedDays.dirty`` of ``started``); their visits may have been completed since.
         """
         if parent.name == "studies":
             active = self.live_studies()
             return (i for i, sid in enumerate(rows.ids) if sid in active)
         if parent.name == "patient_visits":
-            floor = None
-            if started_floor is not None:
-                floor = max(started_floor, self.today - STARTED_FLOOR_DAYS * DAY_SECONDS)
             return (
                 i
                 for i in range(len(rows.ids))
-                if self._visit_live(rows, i) or self._recently_started(rows, i, floor)
+                if self._visit_live(rows, i) or (moved and _due_day(rows, i) in moved)
             )
         return iter(())
 
-    def started_floor(self, parent: Endpoint, rows: ParentRows) -> float | None:
-        """The earliest due date of the visits Started now (``None``: not visits, or none)."""
+    def started(
+        self, parent: Endpoint, rows: ParentRows, before: StartedDays | None
+    ) -> StartedDays | None:
+        """The visits Started now, with the days moved since ``before`` as ``dirty``.
+
+        ``None``: not visits, or a listing without statuses.
+        """
         status = rows.texts.get("status")
         if parent.name != "patient_visits" or status is None:
             return None
-        floor = math.inf
-        for i, name in enumerate(status):
-            if name == STARTED_VISIT:
-                known = _due_dates(rows, i)
-                if known:
-                    floor = min(floor, min(known))
-        return None if floor == math.inf else floor
-
-    def _recently_started(self, rows: ParentRows, i: int, floor: float | None) -> bool:
-        if floor is None:
-            return False
-        known = _due_dates(rows, i)
-        return bool(known) and max(known) >= floor
+        if self._started_now is None:
+            today = int(self.today // DAY_SECONDS)
+            self._days = (today - STARTED_DAYS, today + STARTED_DAYS)
+            low, high = self._days
+            pairs = []
+            for i, name in enumerate(status):
+                if name == STARTED_VISIT:
+                    day = _due_day(rows, i)
+                    if day is not None and low <= day <= high:
+                        pairs.append((rows.ids[i], day))
+            self._started_now = StartedDays.of(pairs)
+        now = self._started_now
+        if before is None:
+            return now
+        return dataclasses.replace(now, dirty=before.moved(now, *self._days))
 
     def live_studies(self) -> set[int]:
         """Studies not closed, or with visits, appointments or status events near today."""
@@ -707,6 +806,7 @@ class ParentSelector:
     budget: RunBudget = field(init=False)
     _activity: Activity | None = field(default=None, init=False)
     _segments: dict[str, _Segments] = field(default_factory=dict, init=False)
+    _started: dict[str, StartedDays | None] = field(default_factory=dict, init=False)
     _begun: set[str] = field(default_factory=set, init=False)
     _warned_clock: bool = field(default=False, init=False)
 
@@ -796,14 +896,19 @@ class ParentSelector:
             allowance=allowance,
             budgeted=budgeted,
             unproven=unproven,
-            started_floor=self._activity_now().started_floor(parent, self.listing.rows(parent))
-            if budgeted
-            else None,
+            started=self._started_of(stream, parent, state) if self.budget.limited else None,
         )
 
     def _share(self, stream: str, own: _Segments, peers: list[Peer]) -> float:
         """The share of the requests left for ``own``: priorities first, then the sweep."""
-        return _share(own, self._waiting(stream, peers), max(0.0, self.budget.remaining()))
+        # Each endpoint to come that answered 404 last run still gets its probe.
+        probes = PARTITION_HEADROOM * sum(
+            1
+            for p in peers
+            if p.state.unavailable and p.name not in self._begun and p.name != stream
+        )
+        left = max(0.0, self.budget.remaining() - probes)
+        return _share(own, self._waiting(stream, peers), left)
 
     def _waiting(self, stream: str, peers: list[Peer]) -> list[_Segments]:
         """The parents of the per-parent streams still to come after ``stream`` (and not 404)."""
@@ -825,32 +930,36 @@ class ParentSelector:
     def forecast(self, peers: list[Peer], spent: int) -> dict[str, dict[str, t.Any]]:
         """What one run would read of each of ``peers``, in order, reading no child.
 
-        ``spent``: requests the run makes before its per-parent streams (top-level pages).
-        Listings and signals are read (they are what a run reads first).
+        ``spent``: requests the run makes before its per-parent streams that this client did not
+        make (top-level pages counted rather than read). Listings and signals are read (they are
+        what a run reads first), and count as the run's.
         """
-        left = math.inf
-        if self.budget.limited:
-            left = max(0.0, self.budget.remaining() - spent)
+        planned = 0
         out: dict[str, dict[str, t.Any]] = {}
         for index, peer in enumerate(peers):
             own = self._segments_of(peer.name, peer.parent, peer.state)
             by_reason = dict.fromkeys(REASONS, 0)
             if peer.state.unavailable:
                 out[peer.name] = {"parents": own.total, "by_reason": by_reason, "requests": 1}
-                left -= 1
+                planned += 1
                 continue
             waiting = [
                 self._segments_of(p.name, p.parent, p.state)
                 for p in peers[index + 1 :]
                 if not p.state.unavailable
             ]
-            allowance = _share(own, waiting, left) if self.budget.limited else math.inf
+            allowance = math.inf
+            if self.budget.limited:
+                # Each endpoint to come that answered 404 last run still gets its probe.
+                probes = sum(1 for p in peers[index + 1 :] if p.state.unavailable)
+                left = max(0.0, self.budget.remaining() - spent - planned - probes)
+                allowance = _share(own, waiting, left)
             room = allowance
             for reason in (NEW, CHANGED, LIVE, SWEEP):
                 by_reason[reason] = int(min(own.counts[reason], max(0.0, room)))
                 room -= by_reason[reason]
             reads = sum(by_reason.values())
-            left -= reads
+            planned += reads
             others = own.total - own.priority
             period = None
             if others <= 0 or by_reason[SWEEP] >= others:
@@ -864,6 +973,26 @@ class ParentSelector:
                 "sweep_period_days": None if period is None else round(period, 2),
             }
         return out
+
+    def state_after(self, peer: Peer, reads: int) -> SweepState:
+        """The state ``peer`` leaves once its first ``reads`` parents were read (a forecast's)."""
+        segments = self._segments_of(peer.name, peer.parent, peer.state)
+        plan = ParentPlan(
+            peer.name,
+            segments,
+            peer.state,
+            run_started_at=self.run_started_at,
+            budget=self.budget,
+            allowance=math.inf,
+            budgeted=self.budget.limited,
+            unproven=None,
+            started=self._started_of(peer.name, peer.parent, peer.state)
+            if self.budget.limited
+            else None,
+        )
+        for parent_id in segments.order[:reads]:
+            plan.read(parent_id)
+        return plan.state()
 
     def _segments_of(self, stream: str, parent: Endpoint, state: SweepState) -> _Segments:
         if stream in self._segments:
@@ -898,7 +1027,9 @@ class ParentSelector:
                     changed.append(ids[pos])
                     taken[pos] = 1
         live = []
-        for pos in self._activity_now().live(parent, rows, state.started_floor):
+        started = self._started_of(stream, parent, state)
+        moved = started.dirty if started is not None else frozenset()
+        for pos in self._activity_now().live(parent, rows, moved):
             if not taken[pos]:
                 live.append(ids[pos])
                 taken[pos] = 1
@@ -911,6 +1042,12 @@ class ParentSelector:
         )
         self._segments[stream] = segments
         return segments
+
+    def _started_of(self, stream: str, parent: Endpoint, state: SweepState) -> StartedDays | None:
+        if stream not in self._started:
+            rows = self.listing.rows(parent)
+            self._started[stream] = self._activity_now().started(parent, rows, state.started)
+        return self._started[stream]
 
     def _activity_now(self) -> Activity:
         if self._activity is None:
@@ -935,6 +1072,12 @@ def _due_dates(rows: ParentRows, i: int) -> list[float]:
     """The due dates a visit has (``minDueDate``, ``maxDueDate``, ``targetDueDate``; NaN: none)."""
     dates = (rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate"))
     return [d for d in dates if d == d]
+
+
+def _due_day(rows: ParentRows, i: int) -> int | None:
+    """The day number of a visit's latest due date (``None``: it has none)."""
+    known = _due_dates(rows, i)
+    return int(max(known) // DAY_SECONDS) if known else None
 
 
 def _share(own: _Segments, waiting: list[_Segments], left: float) -> float:

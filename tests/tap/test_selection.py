@@ -150,19 +150,36 @@ def test_the_plan_command_prints_requests_by_reason(sandbox, tmp_path):
     config = tap_config(sb, max_requests_per_run=2000)
     path = Path(tmp_path, "config.json")
     path.write_text(json.dumps(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "tap_clinical_conductor.plan", "--config", str(path), "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = subprocess.run(_plan(path), capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = {r["stream"]: r for r in map(json.loads, proc.stdout.splitlines())}
     notes = rows[STREAM]
     assert notes["parents"] == len(_studies(sb))
     assert set(notes["by_reason"]) == {"new", "changed", "live", "sweep"}
     assert notes["by_reason"]["live"] > 0 and notes["sweep_period_days"] is not None
-    assert sum(r["requests"] for r in rows.values()) <= 2000 + len(rows)
+    # The run it plans spends its budget: nothing the plan did for itself (counting rows,
+    # probing for a 404) is counted against it.
+    total = sum(r["requests"] for r in rows.values())
+    per_parent = sum(1 for r in rows.values() if "by_reason" in r)
+    assert 2000 - 4 * per_parent <= total <= 2000  # a whole request per reason at most
+    # And the next day, planned from the state that run leaves.
+    after = Path(tmp_path, "after.json")
+    proc = subprocess.run(
+        [*_plan(path), "--state-out", str(after)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    swept = SweepState.load(json.loads(after.read_text())["bookmarks"][STREAM][STATE_KEY])
+    assert swept.read_to == _studies(sb)[-1] and swept.cursor > 0
+    proc = subprocess.run(
+        [*_plan(path), "--state", str(after)], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    nxt = {r["stream"]: r for r in map(json.loads, proc.stdout.splitlines())}[STREAM]
+    assert nxt["by_reason"]["new"] == 0 and nxt["by_reason"]["sweep"] > 0
+
+
+def _plan(config: Path) -> list[str]:
+    return [sys.executable, "-m", "tap_clinical_conductor.plan", "--config", str(config), "--json"]
 
 
 def test_a_parent_whose_last_child_was_deleted_proves_it_empty(sandbox, tmp_path):
@@ -179,3 +196,52 @@ def test_a_parent_whose_last_child_was_deleted_proves_it_empty(sandbox, tmp_path
     empty = [c for c in run.complete if c["parent_id"] == study]
     # A complete read of that study with no record: the warehouse retires its last notes.
     assert [c["records"] for c in empty] == [0], run.complete_streams
+
+
+def test_a_visit_completed_since_the_last_run_is_read_though_nothing_dates_it(sandbox, tmp_path):
+    sb = sandbox()
+    stream = "patient_visit_elements"
+    config = tap_config(sb, max_parallel_requests=1)
+    catalog = catalog_selecting(config, {stream}, tmp_path)
+    day = 86_400.0
+    # Visits with elements, high ids (a short sweep from the bottom does not reach them),
+    # Started, and due two months ago: nothing near today, so only their status makes them live.
+    with_elements = sorted({row["parent"]["patientVisitId"] for row in sb.truth(stream)})
+    targets = with_elements[-40::10]
+    past = sb.tenant.clock - 60 * day
+    for visit in targets:
+        sb.update(
+            "patient_visits",
+            ids=[visit],
+            values={"status": 3, "minDueDate": past, "maxDueDate": past, "targetDueDate": past},
+        )
+    visits = len(sb.truth("patient_visits"))
+    first = run_tap({**config, "max_requests_per_run": 100_000}, catalog=catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert _started(first, stream) is not None
+    # A day later one of them is completed, with its elements: the visit's row shows only
+    # "Completed", and its due dates are as far from today as before.
+    sb.advance_clock(day)
+    done = targets[1]
+    sb.update("patient_visits", ids=[done], values={"status": 2})
+    elements = [r["data"]["id"] for r in sb.truth(stream) if r["parent"]["patientVisitId"] == done]
+    sb.update(stream, ids=elements, values={"completedOn": sb.tenant.clock})
+    # A budget that reaches the priorities and only a few swept visits.
+    probe = run_tap(
+        {**config, "max_requests_per_run": visits // 2}, catalog=catalog, state=first.state
+    )
+    spent = probe.coverage[stream]
+    budget = visits // 2 - spent["read_sweep"] + 3
+    sb.reset_stats()
+    run = run_tap({**config, "max_requests_per_run": budget}, catalog=catalog, state=first.state)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.coverage[stream]["read_sweep"] <= 3
+    assert done in run.complete_parents(stream)
+    assert {r["id"] for r in run.records[stream] if r["id"] in elements} == set(elements)
+    # The Started visits stay live; the completed one's due day is remembered no longer.
+    assert set(targets) <= run.complete_parents(stream)
+    assert _started(run, stream).dirty == frozenset()
+
+
+def _started(run, stream):
+    return SweepState.load(run.state["bookmarks"][stream][STATE_KEY]).started
