@@ -15,6 +15,7 @@ No child is read.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -102,7 +103,7 @@ def plan(
             }
         )
     if state_out is not None:
-        state_out.update(json.loads(json.dumps(state or {})))
+        state_out.update(copy.deepcopy(dict(state or {})))
         bookmarks = state_out.setdefault("bookmarks", {})
         for peer in peers:
             after = tenant.parents.state_after(peer, forecast[peer.name]["requests"])

@@ -663,7 +663,9 @@ class Activity:
         self.closed = {name.strip().casefold() for name in settings.closed_study_statuses}
         self._studies: set[int] | None = None
         self._started_now: StartedDays | None = None
-        self._days = (0, -1)
+        day = int(today // DAY_SECONDS)
+        #: The due days whose Started visits the state keeps.
+        self.started_days = (day - STARTED_DAYS, day + STARTED_DAYS)
 
     def live(
         self, parent: Endpoint, rows: ParentRows, moved: frozenset[int] = frozenset()
@@ -695,9 +697,7 @@ class Activity:
         if parent.name != "patient_visits" or status is None:
             return None
         if self._started_now is None:
-            today = int(self.today // DAY_SECONDS)
-            self._days = (today - STARTED_DAYS, today + STARTED_DAYS)
-            low, high = self._days
+            low, high = self.started_days
             pairs = []
             for i, name in enumerate(status):
                 if name == STARTED_VISIT:
@@ -708,7 +708,7 @@ class Activity:
         now = self._started_now
         if before is None:
             return now
-        return dataclasses.replace(now, dirty=before.moved(now, *self._days))
+        return dataclasses.replace(now, dirty=before.moved(now, *self.started_days))
 
     def live_studies(self) -> set[int]:
         """Studies not closed, or with visits, appointments or status events near today."""
@@ -896,26 +896,25 @@ class ParentSelector:
             allowance=allowance,
             budgeted=budgeted,
             unproven=unproven,
-            started=self._started_of(stream, parent, state) if self.budget.limited else None,
+            started=self._started_of(stream, parent, state),
         )
 
     def _share(self, stream: str, own: _Segments, peers: list[Peer]) -> float:
         """The share of the requests left for ``own``: priorities first, then the sweep."""
-        # Each endpoint to come that answered 404 last run still gets its probe.
-        probes = PARTITION_HEADROOM * sum(
-            1
-            for p in peers
-            if p.state.unavailable and p.name not in self._begun and p.name != stream
-        )
+        probes = PARTITION_HEADROOM * _probes(self._to_come(stream, peers))
         left = max(0.0, self.budget.remaining() - probes)
         return _share(own, self._waiting(stream, peers), left)
+
+    def _to_come(self, stream: str, peers: list[Peer]) -> list[Peer]:
+        """The per-parent streams still to come after ``stream``."""
+        return [p for p in peers if p.name not in self._begun and p.name != stream]
 
     def _waiting(self, stream: str, peers: list[Peer]) -> list[_Segments]:
         """The parents of the per-parent streams still to come after ``stream`` (and not 404)."""
         return [
             self._segments_of(p.name, p.parent, p.state)
-            for p in peers
-            if p.name not in self._begun and p.name != stream and not p.state.unavailable
+            for p in self._to_come(stream, peers)
+            if not p.state.unavailable
         ]
 
     def _covers_all(self, stream: str, own: _Segments, peers: list[Peer]) -> bool:
@@ -950,8 +949,7 @@ class ParentSelector:
             ]
             allowance = math.inf
             if self.budget.limited:
-                # Each endpoint to come that answered 404 last run still gets its probe.
-                probes = sum(1 for p in peers[index + 1 :] if p.state.unavailable)
+                probes = _probes(peers[index + 1 :])
                 left = max(0.0, self.budget.remaining() - spent - planned - probes)
                 allowance = _share(own, waiting, left)
             room = allowance
@@ -986,9 +984,7 @@ class ParentSelector:
             allowance=math.inf,
             budgeted=self.budget.limited,
             unproven=None,
-            started=self._started_of(peer.name, peer.parent, peer.state)
-            if self.budget.limited
-            else None,
+            started=self._started_of(peer.name, peer.parent, peer.state),
         )
         for parent_id in segments.order[:reads]:
             plan.read(parent_id)
@@ -1044,6 +1040,9 @@ class ParentSelector:
         return segments
 
     def _started_of(self, stream: str, parent: Endpoint, state: SweepState) -> StartedDays | None:
+        """The visits Started now and the days moved since ``state`` (``None``: no budget)."""
+        if not self.budget.limited:
+            return None
         if stream not in self._started:
             rows = self.listing.rows(parent)
             self._started[stream] = self._activity_now().started(parent, rows, state.started)
@@ -1072,6 +1071,11 @@ def _due_dates(rows: ParentRows, i: int) -> list[float]:
     """The due dates a visit has (``minDueDate``, ``maxDueDate``, ``targetDueDate``; NaN: none)."""
     dates = (rows.times[f][i] for f in ("minDueDate", "maxDueDate", "targetDueDate"))
     return [d for d in dates if d == d]
+
+
+def _probes(peers: list[Peer]) -> int:
+    """The endpoints among ``peers`` that answered 404 last run: each still gets its probe."""
+    return sum(1 for p in peers if p.state.unavailable)
 
 
 def _due_day(rows: ParentRows, i: int) -> int | None:
